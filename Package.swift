@@ -1,0 +1,50 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Release builds must target Haswell (AVX2 + FMA); without it SIMD FMA becomes a libcall.
+let fastMath: [SwiftSetting] = [
+    .unsafeFlags(["-target-cpu", "haswell"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "vizlab",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "vizlab", targets: ["vizlab"]),
+        .library(name: "Engine", targets: ["Engine"]),
+        .library(name: "Visualize", targets: ["Visualize"]),
+        .library(name: "Adversarial", targets: ["Adversarial"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System-library shims (Debian -dev packages, installed by scripts/setup).
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG"),
+        .systemLibrary(name: "CWebP", path: "Sources/CWebP"),
+        .systemLibrary(name: "CCairo", path: "Sources/CCairo"),
+        // libjpeg's default error handler calls exit(); this shim turns errors into return codes via setjmp.
+        .target(name: "CJPEG", path: "Sources/CJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
+
+        .target(
+            name: "Engine",
+            dependencies: ["CBLAS", "CPNG", "CJPEG", "CWebP"],
+            resources: [.copy("Resources/imagenet_classes.txt")],
+            swiftSettings: fastMath),
+        .target(name: "Visualize", dependencies: ["Engine", "CCairo"], swiftSettings: fastMath),
+        .target(name: "Adversarial", dependencies: ["Engine"], swiftSettings: fastMath),
+        .executableTarget(
+            name: "vizlab",
+            dependencies: [
+                "Engine", "Visualize", "Adversarial",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: fastMath),
+        .testTarget(
+            name: "EngineTests",
+            dependencies: ["Engine"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: fastMath),
+    ]
+)
