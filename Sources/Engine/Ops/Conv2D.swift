@@ -1,0 +1,187 @@
+/// 2-D convolution, NCHW, with optional bias and a fused activation epilogue.
+///
+/// x: [N, Cin, H, W], weight: [Cout, Cin/groups, kH, kW], bias: [Cout].
+/// Three paths share one definition: 1×1 stride-1 convs are a single sgemm per image, depthwise convs
+/// (groups == Cin == Cout) use `DepthwiseKernel`, everything else im2col + sgemm per group.
+public func conv2d(_ x: Tensor, _ weight: Tensor, bias: Tensor? = nil, stride: Int = 1,
+                   padding: Padding = .valid, groups: Int = 1, activation: Activation = .identity) -> Tensor {
+    precondition(x.rank == 4 && weight.rank == 4, "conv2d wants NCHW input and OIHW weight, got \(x.shape), \(weight.shape)")
+    let conv = ConvShape(x: x.shape, w: weight.shape, stride: stride, padding: padding, groups: groups)
+    if let b = bias { precondition(b.count == conv.cout, "bias has \(b.count) values for \(conv.cout) channels") }
+    var y = [Float](repeating: 0, count: conv.n * conv.cout * conv.g.outH * conv.g.outW)
+    x.data.withUnsafeBufferPointer { xp in weight.data.withUnsafeBufferPointer { wp in
+        y.withUnsafeMutableBufferPointer { yp in
+            conv.forward(x: xp.baseAddress!, w: wp.baseAddress!, y: yp.baseAddress!)
+            let bp = bias?.data.withUnsafeBufferPointer { $0.baseAddress! }  // arrays are kept alive by `bias`
+            activation.applyWithBias(yp.baseAddress!, planes: conv.n * conv.cout, planeSize: conv.g.outH * conv.g.outW,
+                                     channels: conv.cout, bias: bp)
+        }
+    } }
+    let out = Tensor(shape: [conv.n, conv.cout, conv.g.outH, conv.g.outW], data: y)
+    out.record(op: "conv2d", parents: [x, weight] + (bias.map { [$0] } ?? [])) { [unowned out] g in
+        var dy = g
+        dy.withUnsafeMutableBufferPointer { d in
+            out.data.withUnsafeBufferPointer { activation.maskGradient(d.baseAddress!, output: $0.baseAddress!, count: d.count) }
+        }
+        dy.withUnsafeBufferPointer { dyp in
+            if x.tracksGrad {
+                var dx = [Float](repeating: 0, count: x.count)
+                weight.data.withUnsafeBufferPointer { wp in dx.withUnsafeMutableBufferPointer { dxp in
+                    conv.backwardInput(dy: dyp.baseAddress!, w: wp.baseAddress!, dx: dxp.baseAddress!)
+                } }
+                x.accumulate(dx)
+            }
+            if weight.tracksGrad {
+                var dw = [Float](repeating: 0, count: weight.count)
+                x.data.withUnsafeBufferPointer { xp in dw.withUnsafeMutableBufferPointer { dwp in
+                    conv.backwardWeight(dy: dyp.baseAddress!, x: xp.baseAddress!, dw: dwp.baseAddress!)
+                } }
+                weight.accumulate(dw)
+            }
+            if let b = bias, b.tracksGrad {
+                let plane = conv.g.outH * conv.g.outW
+                var db = [Float](repeating: 0, count: conv.cout)
+                for n in 0..<conv.n { for c in 0..<conv.cout {
+                    let base = (n * conv.cout + c) * plane
+                    var s: Float = 0
+                    for i in 0..<plane { s += dyp[base + i] }
+                    db[c] += s
+                } }
+                b.accumulate(db)
+            }
+        }
+    }
+    return out
+}
+
+/// Shapes of one convolution and the three computations on raw buffers.
+struct ConvShape {
+    let n, cin, cout, groups: Int
+    let g: WindowGeometry
+
+    init(x: [Int], w: [Int], stride: Int, padding: Padding, groups: Int) {
+        n = x[0]; cin = x[1]; cout = w[0]; self.groups = groups
+        precondition(groups >= 1 && cin % groups == 0 && cout % groups == 0 && w[1] == cin / groups,
+                     "conv2d: input \(x) and weight \(w) do not fit groups=\(groups)")
+        g = WindowGeometry(inH: x[2], inW: x[3], kH: w[2], kW: w[3], stride: stride, padding: padding)
+    }
+
+    var cinG: Int { cin / groups }
+    var coutG: Int { cout / groups }
+    var inPlane: Int { g.inH * g.inW }
+    var outPlane: Int { g.outH * g.outW }
+    var isPointwise: Bool { g.kH == 1 && g.kW == 1 && g.stride == 1 && g.padTop == 0 && g.padLeft == 0 && g.outH == g.inH && g.outW == g.inW }
+    var isDepthwise: Bool { groups == cin && groups == cout }
+    /// Rows of the im2col matrix of one group.
+    var colRows: Int { cinG * g.kH * g.kW }
+
+    func forward(x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        if isDepthwise {
+            let taps = g.kH * g.kW
+            Parallel.forEachChunk(n * cout) { planes in
+                for p in planes {
+                    let c = p % cout
+                    DepthwiseKernel.forwardPlane(x: x + p * inPlane, y: y + p * outPlane, w: w + c * taps, bias: 0, g)
+                }
+            }
+            return
+        }
+        withColumns { col in
+            for b in 0..<n {
+                for grp in 0..<groups {
+                    let xg = x + (b * cin + grp * cinG) * inPlane
+                    let src: UnsafePointer<Float> = isPointwise ? xg : { im2col(xg, col); return UnsafePointer(col) }()
+                    sgemm(m: coutG, n: outPlane, k: colRows, a: w + grp * coutG * colRows, lda: colRows,
+                          b: src, ldb: outPlane, c: y + (b * cout + grp * coutG) * outPlane, ldc: outPlane)
+                }
+            }
+        }
+    }
+
+    func backwardInput(dy: UnsafePointer<Float>, w: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
+        if isDepthwise {
+            let taps = g.kH * g.kW
+            Parallel.forEachChunk(n * cout) { planes in
+                for p in planes {
+                    DepthwiseKernel.backwardInputPlane(dy: dy + p * outPlane, dx: dx + p * inPlane, w: w + (p % cout) * taps, g)
+                }
+            }
+            return
+        }
+        withColumns { col in
+            for b in 0..<n {
+                for grp in 0..<groups {
+                    let dxg = dx + (b * cin + grp * cinG) * inPlane
+                    // d col = W_g^T · dY_g, written straight into dx for 1×1 convs.
+                    let dst = isPointwise ? dxg : col
+                    sgemm(transA: true, m: colRows, n: outPlane, k: coutG, a: w + grp * coutG * colRows, lda: colRows,
+                          b: dy + (b * cout + grp * coutG) * outPlane, ldb: outPlane, c: dst, ldc: outPlane)
+                    if !isPointwise { col2im(col, dxg) }
+                }
+            }
+        }
+    }
+
+    func backwardWeight(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>) {
+        if isDepthwise {
+            let taps = g.kH * g.kW
+            Parallel.forEachChunk(cout) { channels in
+                for c in channels { for b in 0..<n {
+                    let p = b * cout + c
+                    DepthwiseKernel.backwardWeightPlane(dy: dy + p * outPlane, x: x + p * inPlane, dw: dw + c * taps, g)
+                } }
+            }
+            return
+        }
+        withColumns { col in
+            for b in 0..<n {
+                for grp in 0..<groups {
+                    let xg = x + (b * cin + grp * cinG) * inPlane
+                    let src: UnsafePointer<Float> = isPointwise ? xg : { im2col(xg, col); return UnsafePointer(col) }()
+                    // dW_g += dY_g · col^T
+                    sgemm(transB: true, m: coutG, n: colRows, k: outPlane,
+                          a: dy + (b * cout + grp * coutG) * outPlane, lda: outPlane, b: src, ldb: outPlane,
+                          beta: 1, c: dw + grp * coutG * colRows, ldc: colRows)
+                }
+            }
+        }
+    }
+
+    /// Scratch for one group's im2col matrix (none needed for 1×1 convs).
+    private func withColumns(_ body: (UnsafeMutablePointer<Float>) -> Void) {
+        let size = isPointwise ? 1 : colRows * outPlane
+        let col = UnsafeMutablePointer<Float>.allocate(capacity: size)
+        defer { col.deallocate() }
+        body(col)
+    }
+
+    /// col[(c*kH + ky)*kW + kx, oy*outW + ox] = x[c, oy*s + ky - padTop, ox*s + kx - padLeft] or 0.
+    func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>) {
+        for c in 0..<cinG { for ky in 0..<g.kH { for kx in 0..<g.kW {
+            let row = col + ((c * g.kH + ky) * g.kW + kx) * outPlane
+            let cols = g.validColumns(kx: kx)
+            for oy in 0..<g.outH {
+                let dst = row + oy * g.outW
+                let iy = oy * g.stride + ky - g.padTop
+                guard iy >= 0 && iy < g.inH else { dst.update(repeating: 0, count: g.outW); continue }
+                let src = x + c * inPlane + iy * g.inW + kx - g.padLeft
+                for ox in 0..<cols.lowerBound { dst[ox] = 0 }
+                for ox in cols { dst[ox] = src[ox * g.stride] }
+                for ox in cols.upperBound..<g.outW { dst[ox] = 0 }
+            }
+        } } }
+    }
+
+    /// The adjoint of im2col: scatter-add columns back into the image.
+    func col2im(_ col: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>) {
+        for c in 0..<cinG { for ky in 0..<g.kH { for kx in 0..<g.kW {
+            let row = col + ((c * g.kH + ky) * g.kW + kx) * outPlane
+            let cols = g.validColumns(kx: kx)
+            for oy in g.validRows(ky: ky) {
+                let dst = dx + c * inPlane + (oy * g.stride + ky - g.padTop) * g.inW + kx - g.padLeft
+                let src = row + oy * g.outW
+                for ox in cols { dst[ox * g.stride] += src[ox] }
+            }
+        } } }
+    }
+}

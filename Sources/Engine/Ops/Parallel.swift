@@ -1,0 +1,26 @@
+import Foundation
+import CBLAS
+
+/// Work splitting for the kernels that are not BLAS calls (depthwise conv, elementwise epilogues).
+public enum Parallel {
+    /// Worker count for Swift-side kernels; BLAS uses its own pool.
+    nonisolated(unsafe) public static var threads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+    /// Runs `body(range)` over `count` items split into at most `threads` contiguous chunks.
+    /// Small jobs (below `grain` items) run inline: waking a thread costs more than they do.
+    @inline(__always)
+    public static func forEachChunk(_ count: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
+        let chunks = min(threads, max(1, count / max(grain, 1)))
+        if chunks <= 1 { body(0..<count); return }
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            let lo = count * c / chunks, hi = count * (c + 1) / chunks
+            if lo < hi { body(lo..<hi) }
+        }
+    }
+
+    /// Sets the thread count for both our kernels and OpenBLAS.
+    public static func setThreads(_ n: Int) {
+        threads = max(1, n)
+        openblas_set_num_threads(Int32(threads))
+    }
+}

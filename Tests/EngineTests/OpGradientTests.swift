@@ -1,0 +1,107 @@
+import XCTest
+@testable import Engine
+
+/// Every op's backward against central finite differences (random shapes, stride 2, odd sizes, depthwise 5×5).
+final class OpGradientTests: XCTestCase {
+    var rng = TestRNG(seed: 42)
+
+    func testConvGeneral3x3ExplicitPadding() {
+        let x = rng.tensor([2, 3, 9, 7]), w = rng.tensor([4, 3, 3, 3]), b = rng.tensor([4])
+        checkGradients([x, w, b]) { conv2d($0[0], $0[1], bias: $0[2], stride: 1, padding: .symmetric(1)) }
+    }
+
+    func testConvStride2SameOddSize() {
+        let x = rng.tensor([1, 3, 11, 13]), w = rng.tensor([5, 3, 3, 3]), b = rng.tensor([5])
+        checkGradients([x, w, b]) { conv2d($0[0], $0[1], bias: $0[2], stride: 2, padding: .same) }
+    }
+
+    func testConvGrouped() {
+        let x = rng.tensor([1, 4, 6, 5]), w = rng.tensor([6, 2, 3, 3])
+        checkGradients([x, w]) { conv2d($0[0], $0[1], stride: 1, padding: .same, groups: 2) }
+    }
+
+    func testPointwiseConv() {
+        let x = rng.tensor([2, 8, 5, 6]), w = rng.tensor([7, 8, 1, 1]), b = rng.tensor([7])
+        checkGradients([x, w, b]) { conv2d($0[0], $0[1], bias: $0[2]) }
+    }
+
+    func testDepthwise3x3Stride1() {
+        let x = rng.tensor([2, 3, 19, 21]), w = rng.tensor([3, 1, 3, 3]), b = rng.tensor([3])
+        checkGradients([x, w, b], samples: 40) { conv2d($0[0], $0[1], bias: $0[2], padding: .same, groups: 3) }
+    }
+
+    func testDepthwise5x5Stride2OddSize() {
+        let x = rng.tensor([1, 4, 37, 35]), w = rng.tensor([4, 1, 5, 5]), b = rng.tensor([4])
+        checkGradients([x, w, b], samples: 40) { conv2d($0[0], $0[1], bias: $0[2], stride: 2, padding: .same, groups: 4) }
+    }
+
+    func testDepthwise3x3Stride2Wide() {
+        // 56 wide: exercises the 16-lane vector path as well as the scalar border.
+        let x = rng.tensor([1, 2, 10, 56]), w = rng.tensor([2, 1, 3, 3])
+        checkGradients([x, w], samples: 40) { conv2d($0[0], $0[1], stride: 2, padding: .same, groups: 2) }
+    }
+
+    func testConvFusedRelu6() {
+        // Inputs scaled so pre-activations straddle both kinks but rarely sit within a step of them.
+        let x = rng.tensor([1, 3, 8, 8], in: -3...3), w = rng.tensor([4, 3, 3, 3]), b = rng.tensor([4], in: 2...4)
+        checkGradients([x, w, b], step: 1e-3, tolerance: 5e-2) {
+            conv2d($0[0], $0[1], bias: $0[2], padding: .same, activation: .relu6)
+        }
+    }
+
+    func testBatchNorm() {
+        var r = rng
+        let p = BatchNormParameters(gamma: r.uniform(3, in: 0.5...2), beta: r.uniform(3), mean: r.uniform(3),
+                                    variance: r.uniform(3, in: 0.1...2))
+        let x = rng.tensor([2, 3, 4, 5])
+        checkGradients([x]) { batchNorm($0[0], p) }
+    }
+
+    func testReluAndRelu6() {
+        // Keep values away from the kinks at 0 and 6 so finite differences are meaningful.
+        let data = rng.uniform(60, in: -8...8).map { abs($0) < 0.1 || abs($0 - 6) < 0.1 ? $0 + 0.3 : $0 }
+        let x = Tensor(shape: [60], data: data, requiresGrad: true)
+        checkGradients([x]) { relu($0[0]) }
+        checkGradients([x]) { relu6($0[0]) }
+    }
+
+    func testAddScaleMultiply() {
+        let a = rng.tensor([3, 4]), b = rng.tensor([3, 4])
+        checkGradients([a, b]) { add($0[0], $0[1]) }
+        checkGradients([a, b]) { multiply($0[0], scale($0[1], by: -2.5)) }
+    }
+
+    func testPooling() {
+        let x = rng.tensor([2, 3, 7, 5])
+        checkGradients([x]) { globalAveragePool($0[0]) }
+        checkGradients([x]) { maxPool2d($0[0], kernel: 3, stride: 2, padding: .same) }
+    }
+
+    func testLinear() {
+        let x = rng.tensor([3, 10]), w = rng.tensor([6, 10]), b = rng.tensor([6])
+        checkGradients([x, w, b]) { linear($0[0], $0[1], bias: $0[2]) }
+    }
+
+    func testSoftmaxAndLogSoftmax() {
+        let x = rng.tensor([2, 7], in: -3...3)
+        checkGradients([x], step: 1e-3) { softmax($0[0]) }
+        checkGradients([x], step: 1e-3) { logSoftmax($0[0]) }
+    }
+
+    func testReductionsAndSlices() {
+        let x = rng.tensor([2, 3, 4, 5])
+        checkGradients([x]) { sum($0[0]) }
+        checkGradients([x]) { mean($0[0]) }
+        checkGradients([x]) { selectChannel($0[0], 2) }
+        checkGradients([x]) { selectNeuron($0[0], channel: 1, y: 2, x: 3) }
+        checkGradients([x]) { selectColumn($0[0].reshaped([2, 60]), 17) }
+    }
+
+    func testGradientsAccumulateThroughSharedInput() {
+        // y = x*x + x uses x three times; d/dx = 2x + 1.
+        let x = rng.tensor([5])
+        let y = sum(add(multiply(x, x), x))
+        y.backward()
+        for i in 0..<5 { XCTAssertEqual(x.grad![i], 2 * x.data[i] + 1, accuracy: 1e-5) }
+    }
+}
