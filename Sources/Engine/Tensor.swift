@@ -12,7 +12,8 @@ public final class Tensor: @unchecked Sendable {
 
     /// Inputs of the op that made this tensor, and how to push this tensor's gradient into them.
     var parents: [Tensor] = []
-    var backwardFn: (([Float]) -> Void)?
+    /// Receives this tensor's gradient to own (inout: it may be masked or scaled in place, no copy).
+    var backwardFn: ((inout [Float]) -> Void)?
     /// Name of the op that made this tensor (for debugging and graph dumps).
     public var op: String = "leaf"
 
@@ -59,7 +60,7 @@ extension Tensor {
     }
 
     /// Attach `backward` to this freshly made output if any parent needs a gradient.
-    func record(op name: String, parents: [Tensor], _ backward: @escaping ([Float]) -> Void) {
+    func record(op name: String, parents: [Tensor], _ backward: @escaping (inout [Float]) -> Void) {
         op = name
         guard Tensor.needsGrad(parents) else { return }
         self.parents = parents
@@ -102,9 +103,11 @@ extension Tensor {
         grad = nil
         accumulate(start)
         for node in order.reversed() {
-            guard let fn = node.backwardFn, let g = node.grad else { continue }
-            fn(g)
+            guard let fn = node.backwardFn, var g = node.grad else { continue }
+            // Hand an intermediate's gradient over instead of sharing it, so an op can mask it in place
+            // without a copy-on-write copy.
             if !node.requiresGrad { node.grad = nil }
+            fn(&g)
         }
     }
 
@@ -125,4 +128,11 @@ public enum GradMode {
         defer { enabled = saved }
         return try body()
     }
+}
+
+/// A float array whose every element the caller promises to write before reading (skips a zero-fill pass,
+/// which for multi-megabyte activations costs as much as the arithmetic that follows).
+@inline(__always)
+func uninitializedFloats(_ count: Int) -> [Float] {
+    [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
 }

@@ -50,4 +50,37 @@ final class ConvForwardTests: XCTestCase {
         let g5 = WindowGeometry(inH: 56, inW: 56, kH: 5, kW: 5, stride: 2, padding: .same)
         XCTAssertEqual([g5.outH, g5.padTop], [28, 1])
     }
+
+    /// Input and weight gradients of depthwise convs at every shape EfficientNet-Lite0 uses, element by element,
+    /// against the definition (finite differences sample a few coordinates; this checks all of them).
+    func testDepthwiseBackwardMatchesDefinitionAtModelShapes() {
+        var rng = TestRNG(seed: 11)
+        let shapes = [(112, 3, 1), (112, 3, 2), (56, 3, 1), (56, 5, 2), (28, 5, 1), (28, 3, 2), (14, 5, 1), (14, 3, 1),
+                      (14, 5, 2), (7, 5, 1), (7, 3, 1)]
+        for (size, k, stride) in shapes {
+            let channels = 3
+            let x = rng.tensor([1, channels, size, size]), w = rng.tensor([channels, 1, k, k])
+            let y = conv2d(x, w, stride: stride, padding: .same, groups: channels)
+            let yRef = naiveConv(x, w, stride: stride, padding: .same, groups: channels)
+            let yErr = zip(y.data, yRef).map { abs($0 - $1) }.max()!
+            XCTAssertLessThan(yErr, 1e-4, "y at \(size)x\(size) k\(k) s\(stride)")
+            let dy = rng.uniform(y.count)
+            y.backward(seed: dy)
+            let g = WindowGeometry(inH: size, inW: size, kH: k, kW: k, stride: stride, padding: .same)
+            var dx = [Double](repeating: 0, count: x.count), dw = [Double](repeating: 0, count: w.count)
+            for c in 0..<channels { for oy in 0..<g.outH { for ox in 0..<g.outW {
+                let d = Double(dy[(c * g.outH + oy) * g.outW + ox])
+                for ky in 0..<k { for kx in 0..<k {
+                    let iy = oy * stride + ky - g.padTop, ix = ox * stride + kx - g.padLeft
+                    guard iy >= 0, iy < size, ix >= 0, ix < size else { continue }
+                    dx[(c * size + iy) * size + ix] += d * Double(w.data[(c * k + ky) * k + kx])
+                    dw[(c * k + ky) * k + kx] += d * Double(x.data[(c * size + iy) * size + ix])
+                } }
+            } } }
+            let dxErr = zip(x.grad!, dx).map { abs(Double($0) - $1) }.max()!
+            let dwErr = zip(w.grad!, dw).map { abs(Double($0) - $1) / max(1, abs($1)) }.max()!
+            XCTAssertLessThan(dxErr, 1e-4, "dx at \(size)x\(size) k\(k) s\(stride)")
+            XCTAssertLessThan(dwErr, 1e-4, "dw at \(size)x\(size) k\(k) s\(stride)")
+        }
+    }
 }

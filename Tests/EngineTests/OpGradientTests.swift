@@ -41,6 +41,16 @@ final class OpGradientTests: XCTestCase {
         checkGradients([x, w], samples: 40) { conv2d($0[0], $0[1], stride: 2, padding: .same, groups: 2) }
     }
 
+    func testDepthwiseNarrowPlanesChannelsLast() {
+        // Planes narrower than 16 columns take the channels-last kernel (as 7×7 and 14×14 layers do).
+        for (size, k, stride, channels) in [(7, 5, 1, 12), (14, 5, 2, 9), (9, 3, 2, 16), (14, 3, 1, 70)] {
+            let x = rng.tensor([2, channels, size, size]), w = rng.tensor([channels, 1, k, k]), b = rng.tensor([channels])
+            checkGradients([x, w, b], samples: 40) {
+                conv2d($0[0], $0[1], bias: $0[2], stride: stride, padding: .same, groups: channels)
+            }
+        }
+    }
+
     func testConvFusedRelu6() {
         // Inputs scaled so pre-activations straddle both kinks but rarely sit within a step of them.
         let x = rng.tensor([1, 3, 8, 8], in: -3...3), w = rng.tensor([4, 3, 3, 3]), b = rng.tensor([4], in: 2...4)

@@ -8,27 +8,37 @@ public func conv2d(_ x: Tensor, _ weight: Tensor, bias: Tensor? = nil, stride: I
     precondition(x.rank == 4 && weight.rank == 4, "conv2d wants NCHW input and OIHW weight, got \(x.shape), \(weight.shape)")
     let conv = ConvShape(x: x.shape, w: weight.shape, stride: stride, padding: padding, groups: groups)
     if let b = bias { precondition(b.count == conv.cout, "bias has \(b.count) values for \(conv.cout) channels") }
-    var y = [Float](repeating: 0, count: conv.n * conv.cout * conv.g.outH * conv.g.outW)
+    var y = uninitializedFloats(conv.n * conv.cout * conv.g.outH * conv.g.outW)  // every path writes all of y
     x.data.withUnsafeBufferPointer { xp in weight.data.withUnsafeBufferPointer { wp in
         y.withUnsafeMutableBufferPointer { yp in
-            conv.forward(x: xp.baseAddress!, w: wp.baseAddress!, y: yp.baseAddress!)
-            let bp = bias?.data.withUnsafeBufferPointer { $0.baseAddress! }  // arrays are kept alive by `bias`
-            activation.applyWithBias(yp.baseAddress!, planes: conv.n * conv.cout, planeSize: conv.g.outH * conv.g.outW,
-                                     channels: conv.cout, bias: bp)
+            if let b = bias {
+                b.data.withUnsafeBufferPointer { bp in
+                    conv.forward(x: xp.baseAddress!, w: wp.baseAddress!, bias: bp.baseAddress!, activation: activation, y: yp.baseAddress!)
+                }
+            } else {
+                conv.forward(x: xp.baseAddress!, w: wp.baseAddress!, bias: nil, activation: activation, y: yp.baseAddress!)
+            }
         }
     } }
     let out = Tensor(shape: [conv.n, conv.cout, conv.g.outH, conv.g.outW], data: y)
     out.record(op: "conv2d", parents: [x, weight] + (bias.map { [$0] } ?? [])) { [unowned out] g in
-        var dy = g
-        dy.withUnsafeMutableBufferPointer { d in
-            out.data.withUnsafeBufferPointer { activation.maskGradient(d.baseAddress!, output: $0.baseAddress!, count: d.count) }
+        // dy = g ⊙ act'(y), masked in place (g is ours): per tile inside the 1×1 gemm for large planes, where the
+        // tile is still in cache when the gemm reads it, otherwise as a separate parallel pass.
+        let fuseMask = activation != .identity && conv.isPointwise && conv.outPlane >= 1024
+        if activation != .identity && !fuseMask {
+            g.withUnsafeMutableBufferPointer { d in out.data.withUnsafeBufferPointer { y in
+                activation.maskGradientParallel(d.baseAddress!, output: y.baseAddress!, planes: conv.n * conv.cout, planeSize: conv.outPlane)
+            } }
         }
+        let dy = g
         dy.withUnsafeBufferPointer { dyp in
             if x.tracksGrad {
-                var dx = [Float](repeating: 0, count: x.count)
-                weight.data.withUnsafeBufferPointer { wp in dx.withUnsafeMutableBufferPointer { dxp in
-                    conv.backwardInput(dy: dyp.baseAddress!, w: wp.baseAddress!, dx: dxp.baseAddress!)
-                } }
+                // col2im accumulates, so only the im2col path needs a zeroed buffer.
+                var dx = conv.isPointwise || conv.isDepthwise ? uninitializedFloats(x.count) : [Float](repeating: 0, count: x.count)
+                weight.data.withUnsafeBufferPointer { wp in dx.withUnsafeMutableBufferPointer { dxp in out.data.withUnsafeBufferPointer { yp in
+                    conv.backwardInput(dy: UnsafeMutablePointer(mutating: dyp.baseAddress!), w: wp.baseAddress!, dx: dxp.baseAddress!,
+                                       mask: fuseMask ? (yp.baseAddress!, activation) : nil)
+                } } }
                 x.accumulate(dx)
             }
             if weight.tracksGrad {
@@ -75,47 +85,52 @@ struct ConvShape {
     /// Rows of the im2col matrix of one group.
     var colRows: Int { cinG * g.kH * g.kW }
 
-    func forward(x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+    /// y = act(conv(x, w) + bias), the bias and activation applied to each tile right after it is computed.
+    func forward(x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?, activation: Activation,
+                 y: UnsafeMutablePointer<Float>) {
         if isDepthwise {
-            let taps = g.kH * g.kW
-            Parallel.forEachChunk(n * cout) { planes in
-                for p in planes {
-                    let c = p % cout
-                    DepthwiseKernel.forwardPlane(x: x + p * inPlane, y: y + p * outPlane, w: w + c * taps, bias: 0, g)
-                }
-            }
+            DepthwiseKernel.forward(x: x, w: w, bias: bias, activation: activation, y: y, batch: n, channels: cout, g)
             return
         }
         withColumns { col in
             for b in 0..<n {
                 for grp in 0..<groups {
                     let xg = x + (b * cin + grp * cinG) * inPlane
-                    let src: UnsafePointer<Float> = isPointwise ? xg : { im2col(xg, col); return UnsafePointer(col) }()
-                    sgemm(m: coutG, n: outPlane, k: colRows, a: w + grp * coutG * colRows, lda: colRows,
-                          b: src, ldb: outPlane, c: y + (b * cout + grp * coutG) * outPlane, ldc: outPlane)
+                    if !isPointwise { im2col(xg, col) }
+                    let yg = y + (b * cout + grp * coutG) * outPlane
+                    let biasG = bias.map { $0 + grp * coutG }
+                    tiledGemm(m: coutG, n: outPlane, k: colRows, a: w + grp * coutG * colRows, lda: colRows,
+                              b: isPointwise ? xg : UnsafePointer(col), ldb: outPlane, c: yg, ldc: outPlane) { rows, cols in
+                        if activation == .identity && biasG == nil { return }
+                        for o in rows { activation.apply(yg + o * outPlane + cols.lowerBound, count: cols.count, bias: biasG?[o] ?? 0) }
+                    }
                 }
             }
         }
     }
 
-    func backwardInput(dy: UnsafePointer<Float>, w: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
+    /// dx = convᵀ(dy). With `mask`, dy is first multiplied in place by act'(y), tile by tile (1×1 convs only).
+    func backwardInput(dy: UnsafeMutablePointer<Float>, w: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
+                       mask: (y: UnsafePointer<Float>, activation: Activation)? = nil) {
+        precondition(mask == nil || (isPointwise && groups == 1), "fused gradient mask is for 1×1 convs")
         if isDepthwise {
-            let taps = g.kH * g.kW
-            Parallel.forEachChunk(n * cout) { planes in
-                for p in planes {
-                    DepthwiseKernel.backwardInputPlane(dy: dy + p * outPlane, dx: dx + p * inPlane, w: w + (p % cout) * taps, g)
-                }
-            }
+            DepthwiseKernel.backwardInput(dy: dy, w: w, dx: dx, batch: n, channels: cout, g)
             return
         }
         withColumns { col in
             for b in 0..<n {
                 for grp in 0..<groups {
                     let dxg = dx + (b * cin + grp * cinG) * inPlane
-                    // d col = W_g^T · dY_g, written straight into dx for 1×1 convs.
-                    let dst = isPointwise ? dxg : col
-                    sgemm(transA: true, m: colRows, n: outPlane, k: coutG, a: w + grp * coutG * colRows, lda: colRows,
-                          b: dy + (b * cout + grp * coutG) * outPlane, ldb: outPlane, c: dst, ldc: outPlane)
+                    // d col = W_gᵀ · dY_g, written straight into dx for 1×1 convs.
+                    let dyg = dy + (b * cout + grp * coutG) * outPlane
+                    let prologue = mask.map { m in { (cols: Range<Int>) in
+                        let yg = m.y + (b * cout + grp * coutG) * outPlane
+                        for o in 0..<coutG {
+                            m.activation.maskGradient(dyg + o * outPlane + cols.lowerBound, output: yg + o * outPlane + cols.lowerBound, count: cols.count)
+                        }
+                    } }
+                    tiledGemm(transA: true, m: colRows, n: outPlane, k: coutG, a: w + grp * coutG * colRows, lda: colRows,
+                              b: dyg, ldb: outPlane, c: isPointwise ? dxg : col, ldc: outPlane, prologue: prologue)
                     if !isPointwise { col2im(col, dxg) }
                 }
             }
@@ -124,13 +139,7 @@ struct ConvShape {
 
     func backwardWeight(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>) {
         if isDepthwise {
-            let taps = g.kH * g.kW
-            Parallel.forEachChunk(cout) { channels in
-                for c in channels { for b in 0..<n {
-                    let p = b * cout + c
-                    DepthwiseKernel.backwardWeightPlane(dy: dy + p * outPlane, x: x + p * inPlane, dw: dw + c * taps, g)
-                } }
-            }
+            DepthwiseKernel.backwardWeight(dy: dy, x: x, dw: dw, batch: n, channels: cout, g)
             return
         }
         withColumns { col in
@@ -139,7 +148,7 @@ struct ConvShape {
                     let xg = x + (b * cin + grp * cinG) * inPlane
                     let src: UnsafePointer<Float> = isPointwise ? xg : { im2col(xg, col); return UnsafePointer(col) }()
                     // dW_g += dY_g · col^T
-                    sgemm(transB: true, m: coutG, n: colRows, k: outPlane,
+                    sgemmSingleThreadedBLAS(transB: true, m: coutG, n: colRows, k: outPlane,
                           a: dy + (b * cout + grp * coutG) * outPlane, lda: outPlane, b: src, ldb: outPlane,
                           beta: 1, c: dw + grp * coutG * colRows, ldc: colRows)
                 }

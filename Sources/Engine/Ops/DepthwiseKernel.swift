@@ -1,9 +1,81 @@
-/// Depthwise (one filter per channel) convolution kernels on single NCHW planes.
+/// Depthwise (one filter per channel) convolution kernels, NCHW in and out.
 ///
-/// SIMD8 + FMA over output columns: the interior of each row runs vectorized with every tap in bounds,
-/// the few border columns run scalar with bounds checks, so no padded copy of the input is made.
-/// Stride 2 reads 16 lanes and keeps the even half.
+/// Two layouts of the same arithmetic, picked by plane width:
+/// - wide planes (≥ 16 columns): per-plane row kernels, SIMD8 + FMA over output columns; the interior runs
+///   vectorized with every tap in bounds, border columns run scalar with bounds checks (no padded copy).
+///   Stride 2 loads 16 lanes and keeps the even half.
+/// - narrow planes (7×7, 14×14): a row of 7 or 14 cannot fill SIMD lanes, so blocks of channels are
+///   transposed to channels-last in a small L1-resident buffer and the taps vectorize over channels;
+///   borders are handled by the per-pixel tap range, so no padding is ever materialized.
 enum DepthwiseKernel {
+    static let wideThreshold = 16
+
+    // MARK: Entry points (all planes of a batch)
+
+    static func forward(x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                        activation: Activation, y: UnsafeMutablePointer<Float>, batch: Int, channels: Int,
+                        _ g: WindowGeometry) {
+        let taps = g.kH * g.kW, inPlane = g.inH * g.inW, outPlane = g.outH * g.outW
+        if g.outW >= wideThreshold && rowKernelSupports(g) {
+            Parallel.forEachChunk(batch * channels) { planes in
+                for p in planes {
+                    let c = p % channels
+                    forwardPlane(x: x + p * inPlane, y: y + p * outPlane, w: w + c * taps, bias: bias?[c] ?? 0,
+                                 activation: activation, g)
+                }
+            }
+        } else {
+            ChannelsLast.forward(x: x, w: w, bias: bias, activation: activation, y: y, batch: batch, channels: channels, g)
+        }
+    }
+
+    static func backwardInput(dy: UnsafePointer<Float>, w: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
+                              batch: Int, channels: Int, _ g: WindowGeometry) {
+        let taps = g.kH * g.kW, inPlane = g.inH * g.inW, outPlane = g.outH * g.outW
+        guard g.outW >= wideThreshold && rowKernelSupports(g) else {
+            ChannelsLast.backwardInput(dy: dy, w: w, dx: dx, batch: batch, channels: channels, g)
+            return
+        }
+        if g.stride == 1 {
+            // Stride-1 backward is the forward conv of dy with the flipped kernel and the complementary padding.
+            let padBottom = g.outH - 1 + g.kH - g.inH - g.padTop, padRight = g.outW - 1 + g.kW - g.inW - g.padLeft
+            let t = WindowGeometry(inH: g.outH, inW: g.outW, kH: g.kH, kW: g.kW, stride: 1,
+                                   padding: .explicit(top: g.kH - 1 - g.padTop, bottom: g.kH - 1 - padBottom,
+                                                      left: g.kW - 1 - g.padLeft, right: g.kW - 1 - padRight))
+            Parallel.forEachChunk(batch * channels) { planes in
+                var flipped = [Float](repeating: 0, count: taps)
+                for p in planes {
+                    let wc = w + (p % channels) * taps
+                    for i in 0..<taps { flipped[i] = wc[taps - 1 - i] }
+                    flipped.withUnsafeBufferPointer {
+                        forwardPlane(x: dy + p * outPlane, y: dx + p * inPlane, w: $0.baseAddress!, bias: 0, activation: .identity, t)
+                    }
+                }
+            }
+        } else {
+            Parallel.forEachChunk(batch * channels) { planes in
+                for p in planes {
+                    let out = dx + p * inPlane
+                    out.update(repeating: 0, count: inPlane)
+                    scatterPlane(dy: dy + p * outPlane, dx: out, w: w + (p % channels) * taps, g)
+                }
+            }
+        }
+    }
+
+    static func backwardWeight(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>,
+                               batch: Int, channels: Int, _ g: WindowGeometry) {
+        let taps = g.kH * g.kW, inPlane = g.inH * g.inW, outPlane = g.outH * g.outW
+        Parallel.forEachChunk(channels) { range in
+            for c in range { for b in 0..<batch {
+                let p = b * channels + c
+                weightPlane(dy: dy + p * outPlane, x: x + p * inPlane, dw: dw + c * taps, g)
+            } }
+        }
+    }
+
+    // MARK: Wide-plane row kernels
+
     @inline(__always)
     static func load8(_ p: UnsafePointer<Float>, stride: Int) -> SIMD8<Float> {
         stride == 1 ? UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
@@ -11,59 +83,84 @@ enum DepthwiseKernel {
     }
 
     /// Output columns whose taps are all inside the row and whose vector loads stay inside the row.
-    @inline(__always)
     static func vectorColumns(_ g: WindowGeometry) -> Range<Int> {
         guard g.stride <= 2 else { return 0..<0 }
         let lo = g.validColumns(kx: 0).lowerBound
         var hi = g.validColumns(kx: g.kW - 1).upperBound
         if g.stride == 2 {
             // A chunk starting at ox reads up to ox*2 + 15 + (kW-1) - padLeft; keep that inside the row.
-            let lastStart = (g.inW - 1 - 15 - (g.kW - 1) + g.padLeft)
+            let lastStart = g.inW - 1 - 15 - (g.kW - 1) + g.padLeft
             hi = lastStart < 0 ? lo : min(hi, lastStart / 2 + 8)
         }
         return lo..<max(lo, hi)
     }
 
-    /// y = bias + sum_{ky,kx} w[ky,kx] * x[oy*s+ky-padTop, ox*s+kx-padLeft]  (zero outside the image).
+    /// Whether the row kernels cover this shape (square 3×3 or 5×5, stride 1 or 2); others go channels-last.
+    static func rowKernelSupports(_ g: WindowGeometry) -> Bool {
+        g.kH == g.kW && (g.kW == 3 || g.kW == 5) && (g.stride == 1 || g.stride == 2)
+    }
+
+    /// One plane: y = act(bias + Σ w[ky,kx] · x[oy*s+ky-padTop, ox*s+kx-padLeft]), zero outside the image.
     static func forwardPlane(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, w: UnsafePointer<Float>,
-                             bias: Float, _ g: WindowGeometry) {
-        let s = g.stride, vcols = vectorColumns(g)
+                             bias: Float, activation: Activation, _ g: WindowGeometry) {
+        // Copies specialized per kernel size and stride, so the tap loops unroll with constant trip counts.
+        switch (g.kW, g.stride) {
+        case (3, 1): rowsForward(K3S1.self, x, y, w, bias, g)
+        case (3, 2): rowsForward(K3S2.self, x, y, w, bias, g)
+        case (5, 1): rowsForward(K5S1.self, x, y, w, bias, g)
+        case (5, 2): rowsForward(K5S2.self, x, y, w, bias, g)
+        default: preconditionFailure("row kernel called for \(g.kW)x\(g.kH) stride \(g.stride)")
+        }
+        for oy in 0..<g.outH { activation.apply(y + oy * g.outW, count: g.outW, bias: 0) }
+    }
+
+    private static func rowsForward<S: TapShape>(_: S.Type, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                                                 _ w: UnsafePointer<Float>, _ bias: Float, _ g: WindowGeometry) {
+        let k = S.k, s = S.s
+        let vcols = vectorColumns(g)
         for oy in 0..<g.outH {
-            let kyLo = max(0, g.padTop - oy * s), kyHi = min(g.kH, g.inH + g.padTop - oy * s)
+            let kyLo = max(0, g.padTop - oy * s), kyHi = min(k, g.inH + g.padTop - oy * s)
             let yRow = y + oy * g.outW
-            var ox = 0
-            // Scalar border on the left, vector interior, scalar rest.
-            func scalar(_ ox: Int) {
+            @inline(__always) func scalar(_ ox: Int) {
                 var acc = bias
                 for ky in kyLo..<kyHi {
                     let xRow = x + (oy * s + ky - g.padTop) * g.inW
-                    for kx in 0..<g.kW {
+                    for kx in 0..<k {
                         let ix = ox * s + kx - g.padLeft
-                        if ix >= 0 && ix < g.inW { acc += w[ky * g.kW + kx] * xRow[ix] }
+                        if ix >= 0 && ix < g.inW { acc += w[ky * k + kx] * xRow[ix] }
                     }
                 }
                 yRow[ox] = acc
             }
-            while ox < vcols.lowerBound && ox < g.outW { scalar(ox); ox += 1 }
-            while ox + 8 <= vcols.upperBound {
+            @inline(__always) func vector(_ ox: Int) {
                 var acc = SIMD8<Float>(repeating: bias)
                 for ky in kyLo..<kyHi {
                     let xRow = x + (oy * s + ky - g.padTop) * g.inW + ox * s - g.padLeft
-                    let wRow = w + ky * g.kW
-                    for kx in 0..<g.kW {
-                        acc.addProduct(SIMD8(repeating: wRow[kx]), load8(xRow + kx, stride: s))
-                    }
+                    for kx in 0..<k { acc.addProduct(SIMD8(repeating: w[ky * k + kx]), load8(xRow + kx, stride: s)) }
                 }
                 UnsafeMutableRawPointer(yRow + ox).storeBytes(of: acc, as: SIMD8<Float>.self)
-                ox += 8
             }
-            while ox < g.outW { scalar(ox); ox += 1 }
+            if vcols.count >= 8 {
+                for ox in 0..<vcols.lowerBound { scalar(ox) }
+                // Vector chunks; the last one is shifted left to end exactly at the interior's end
+                // (recomputing a few columns is cheaper than a scalar tail).
+                var ox = vcols.lowerBound
+                while true {
+                    let start = min(ox, vcols.upperBound - 8)
+                    vector(start)
+                    if start + 8 >= vcols.upperBound { break }
+                    ox += 8
+                }
+                for ox in vcols.upperBound..<g.outW { scalar(ox) }
+            } else {
+                for ox in 0..<g.outW { scalar(ox) }
+            }
         }
     }
 
-    /// dx += d y / d x for one plane (dx must be zeroed by the caller).
-    static func backwardInputPlane(dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
-                                   w: UnsafePointer<Float>, _ g: WindowGeometry) {
+    /// Stride-2 backward to the input of one plane: dx[iy, ix] += w[ky,kx] · dy[oy, ox] (dx zeroed by caller).
+    static func scatterPlane(dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, w: UnsafePointer<Float>,
+                             _ g: WindowGeometry) {
         let s = g.stride
         for oy in 0..<g.outH {
             let kyLo = max(0, g.padTop - oy * s), kyHi = min(g.kH, g.inH + g.padTop - oy * s)
@@ -73,17 +170,9 @@ enum DepthwiseKernel {
                 for kx in 0..<g.kW {
                     let wv = w[ky * g.kW + kx]
                     let cols = g.validColumns(kx: kx)
-                    var ox = cols.lowerBound
                     let base = kx - g.padLeft
-                    if s == 1 {
-                        while ox + 8 <= cols.upperBound {
-                            let p = UnsafeMutableRawPointer(dxRow + ox + base)
-                            var v = p.loadUnaligned(as: SIMD8<Float>.self)
-                            v.addProduct(SIMD8(repeating: wv), UnsafeRawPointer(dyRow + ox).loadUnaligned(as: SIMD8<Float>.self))
-                            p.storeBytes(of: v, as: SIMD8<Float>.self)
-                            ox += 8
-                        }
-                    } else if s == 2 {
+                    var ox = cols.lowerBound
+                    if s == 2 {
                         // 16-lane read-modify-write touching only even lanes; needs p[15] inside the row.
                         while ox + 8 <= cols.upperBound && ox * 2 + base + 15 < g.inW {
                             let p = UnsafeMutableRawPointer(dxRow + ox * 2 + base)
@@ -101,9 +190,9 @@ enum DepthwiseKernel {
         }
     }
 
-    /// dw[ky,kx] += sum over the plane of dy[oy,ox] * x[oy*s+ky-padTop, ox*s+kx-padLeft].
-    static func backwardWeightPlane(dy: UnsafePointer<Float>, x: UnsafePointer<Float>,
-                                    dw: UnsafeMutablePointer<Float>, _ g: WindowGeometry) {
+    /// dw[ky,kx] += Σ dy[oy,ox] · x[oy*s+ky-padTop, ox*s+kx-padLeft] over one plane.
+    static func weightPlane(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>,
+                            _ g: WindowGeometry) {
         let s = g.stride
         for ky in 0..<g.kH {
             let rows = g.validRows(ky: ky)
@@ -129,3 +218,10 @@ enum DepthwiseKernel {
         }
     }
 }
+
+/// Compile-time kernel size and stride for the specialized row kernels.
+protocol TapShape { static var k: Int { get }; static var s: Int { get } }
+enum K3S1: TapShape { static var k: Int { 3 }; static var s: Int { 1 } }
+enum K3S2: TapShape { static var k: Int { 3 }; static var s: Int { 2 } }
+enum K5S1: TapShape { static var k: Int { 5 }; static var s: Int { 1 } }
+enum K5S2: TapShape { static var k: Int { 5 }; static var s: Int { 2 } }

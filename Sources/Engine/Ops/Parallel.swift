@@ -24,3 +24,15 @@ public enum Parallel {
         openblas_set_num_threads(Int32(threads))
     }
 }
+
+#if os(Linux)
+/// Activations are multi-megabyte arrays allocated and freed on every pass. glibc would hand each one
+/// back to the kernel (mmap/trim) and page-fault it in again next pass, which costs more than the math;
+/// keeping freed memory in the heap makes steady-state passes fault-free.
+let mallocTuned: Void = {
+    _ = mallopt(M_MMAP_THRESHOLD, 512 << 20)
+    _ = mallopt(M_TRIM_THRESHOLD, 1 << 30)
+}()
+#else
+let mallocTuned: Void = ()
+#endif

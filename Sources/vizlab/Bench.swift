@@ -1,0 +1,77 @@
+import ArgumentParser
+import Engine
+import Foundation
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time forward and forward+backward-to-input at batch 1 and 8 (median of N runs).")
+
+    @Option(help: "Timed runs per measurement (after warm-up).")
+    var runs: Int = 20
+
+    @Option(help: "Threads for BLAS and our kernels (default: all cores).")
+    var threads: Int?
+
+    @Option(parsing: .upToNextOption, help: "Batch sizes to measure.")
+    var batch: [Int] = [1, 8]
+
+    @Flag(help: "Print JSON on stdout.")
+    var json = false
+
+    struct Row: Encodable {
+        var pass: String
+        var batch: Int
+        var medianMs: Double
+        var minMs: Double
+        var msPerImage: Double
+        var gflops: Double
+    }
+
+    func validate() throws {
+        guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
+        guard batch.allSatisfy({ $0 >= 1 && $0 <= 256 }) else { throw ValidationError("--batch sizes must be 1…256") }
+    }
+
+    func run() throws {
+        if let t = threads { Parallel.setThreads(t) }
+        let model = try CLI.loadModel()
+        let flopsPerImage = 2.0 * Double(model.multiplyAdds())
+        var rows: [Row] = []
+        var rng = SystemRandomNumberGenerator()
+        for n in batch {
+            let data = (0..<(n * 3 * 224 * 224)).map { _ in Float.random(in: -1...1, using: &rng) }
+            let forward = time(runs) { _ = GradMode.withoutGrad { model(Tensor(shape: [n, 3, 224, 224], data: data)) } }
+            rows.append(row("forward", n, forward, flops: flopsPerImage))
+            let backward = time(runs) {
+                let x = Tensor(shape: [n, 3, 224, 224], data: data, requiresGrad: true)
+                sum(selectColumn(model(x), 281)).backward()
+                precondition(x.grad != nil)
+            }
+            // Backward to the input costs about one more forward's worth of multiply-adds (no weight gradients).
+            rows.append(row("forward+backward", n, backward, flops: 2 * flopsPerImage))
+        }
+        if json { try CLI.printJSON(rows); return }
+        print("threads: \(Parallel.threads), runs: \(runs), model: \(String(format: "%.1f", flopsPerImage / 2e6)) M multiply-adds per image")
+        print("pass               batch   median ms   min ms   ms/image    GF/s")
+        for r in rows {
+            print(r.pass.padding(toLength: 18, withPad: " ", startingAt: 0)
+                  + String(format: "%6d  %10.2f  %7.2f  %9.2f  %6.1f", r.batch, r.medianMs, r.minMs, r.msPerImage, r.gflops))
+        }
+    }
+
+    private func row(_ pass: String, _ n: Int, _ times: [Double], flops: Double) -> Row {
+        let sorted = times.sorted()
+        let median = sorted[sorted.count / 2]
+        return Row(pass: pass, batch: n, medianMs: median * 1e3, minMs: sorted[0] * 1e3, msPerImage: median * 1e3 / Double(n),
+                   gflops: flops * Double(n) / median / 1e9)
+    }
+
+    private func time(_ runs: Int, _ body: () -> Void) -> [Double] {
+        for _ in 0..<2 { body() }  // warm-up: page in weights, spin up BLAS threads
+        return (0..<runs).map { _ in
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            body()
+            return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        }
+    }
+}

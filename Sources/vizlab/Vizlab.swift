@@ -1,0 +1,40 @@
+import ArgumentParser
+import Engine
+import Foundation
+
+@main
+struct Vizlab: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vizlab",
+        abstract: "See inside a pretrained ImageNet network (EfficientNet-Lite0) and fool it — on the CPU, offline.",
+        subcommands: [Classify.self, Layers.self, Bench.self])
+}
+
+/// A failure already reported as one line on stderr; exit non-zero without ArgumentParser's usage text.
+struct ReportedFailure: Error {}
+
+enum CLI {
+    /// Prints `vizlab: message` on stderr.
+    static func fail(_ message: String) {
+        FileHandle.standardError.write(Data("vizlab: \(message)\n".utf8))
+    }
+
+    static func describe(_ error: Error) -> String {
+        String(describing: error)
+    }
+
+    /// Loads and verifies the model, turning any failure into one line and a non-zero exit.
+    static func loadModel() throws -> EfficientNetLite {
+        do { return try WeightStore.loadLite0() } catch {
+            fail(describe(error))
+            throw ExitCode(2)
+        }
+    }
+
+    /// Pretty, stable JSON on stdout.
+    static func printJSON<T: Encodable>(_ value: T) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    }
+}
