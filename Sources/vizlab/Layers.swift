@@ -6,18 +6,31 @@ struct Layers: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List the layer names you can visualize, with output shape, channels and receptive field.")
 
+    @Argument(help: "Show only these layers (e.g. blocks.5 blocks.5.expand head).")
+    var names: [String] = []
+
     @Flag(help: "Print JSON on stdout instead of a table.")
     var json = false
 
     func run() throws {
         let model = try CLI.loadModel()
-        if json { try CLI.printJSON(model.layers); return }
-        print("name                   output shape      channels  receptive field  stride")
-        for l in model.layers {
+        var rows = model.layers
+        if !names.isEmpty {
+            rows = []
+            for name in names {
+                do { rows.append(try model.resolveLayer(name)) } catch {
+                    CLI.fail(CLI.describe(error))
+                    throw ExitCode(2)
+                }
+            }
+        }
+        if json { try CLI.printJSON(rows); return }
+        print("name                   output shape      channels  receptive field  stride  multiply-adds")
+        for l in rows {
             let shape = l.shape.map(String.init).joined(separator: "×")
             print(l.name.padding(toLength: 22, withPad: " ", startingAt: 0) + " "
                   + shape.padding(toLength: 17, withPad: " ", startingAt: 0)
-                  + String(format: "%8d  %15d  %6d", l.channels, l.receptiveField, l.jump))
+                  + String(format: "%8d  %15d  %6d  %13d", l.channels, l.receptiveField, l.jump, l.multiplyAdds))
         }
     }
 }

@@ -26,10 +26,10 @@ extension EfficientNetLite {
         return blocks
     }()
 
-    /// `tensor(name)` returns a state_dict entry or throws. BatchNorm eps is 1e-3 (TensorFlow's).
-    public static func lite0(tensor: (String) throws -> Tensor) throws -> EfficientNetLite {
+    /// `tensor(name, expectedShape)` returns a state_dict entry or throws. BatchNorm eps is 1e-3 (TensorFlow's).
+    public static func lite0(tensor: (String, [Int]) throws -> Tensor) throws -> EfficientNetLite {
         func get(_ key: String, _ shape: [Int]) throws -> Tensor {
-            let t = try tensor(key)
+            let t = try tensor(key, shape)
             guard t.shape == shape else { throw ModelError.wrongShape(key, expected: shape, got: t.shape) }
             return t
         }

@@ -3,9 +3,13 @@
 /// x: [N, Cin, H, W], weight: [Cout, Cin/groups, kH, kW], bias: [Cout].
 /// Three paths share one definition: 1×1 stride-1 convs are a single sgemm per image, depthwise convs
 /// (groups == Cin == Cout) use `DepthwiseKernel`, everything else im2col + sgemm per group.
+/// Number of conv2d forward calls so far (lets tests prove a truncated forward pass stops early).
+nonisolated(unsafe) var convForwardCount = 0
+
 public func conv2d(_ x: Tensor, _ weight: Tensor, bias: Tensor? = nil, stride: Int = 1,
                    padding: Padding = .valid, groups: Int = 1, activation: Activation = .identity) -> Tensor {
     precondition(x.rank == 4 && weight.rank == 4, "conv2d wants NCHW input and OIHW weight, got \(x.shape), \(weight.shape)")
+    convForwardCount += 1
     let conv = ConvShape(x: x.shape, w: weight.shape, stride: stride, padding: padding, groups: groups)
     if let b = bias { precondition(b.count == conv.cout, "bias has \(b.count) values for \(conv.cout) channels") }
     var y = uninitializedFloats(conv.n * conv.cout * conv.g.outH * conv.g.outW)  // every path writes all of y

@@ -43,7 +43,7 @@ public enum WeightStore {
     public static func loadLite0(from url: URL = weightURL) throws -> EfficientNetLite {
         try verify(url)
         let dict = try TorchCheckpoint.load(contentsOf: url)
-        return try EfficientNetLite.lite0 { key in
+        return try EfficientNetLite.lite0 { key, _ in
             guard let t = dict[key] else { throw ModelError.missingTensor(key) }
             return t
         }

@@ -1,0 +1,28 @@
+# vizlab — the two commands a fresh machine needs are `make demo` and `make test` (see README).
+SWIFT_RELEASE := swift build -c release
+SWIFT_TEST    := swift test -c release -Xswiftc -enable-testing
+VIZLAB        := .build/release/vizlab
+export VIZLAB_HOME ?= $(HOME)/.cache/vizlab
+
+.PHONY: setup build test demo bench clean
+
+setup:            ## install system libraries, fetch the weights and the sample photos (idempotent)
+	bash scripts/setup
+
+build: setup      ## release build (-target-cpu haswell is set in Package.swift)
+	$(SWIFT_RELEASE)
+
+test: setup       ## the whole test suite, in release (numeric code is 10-100x slower in debug)
+	$(SWIFT_TEST)
+
+demo: build       ## classify the sample photos and benchmark the engine
+	@echo "== vizlab classify (sample photos in $(VIZLAB_HOME)/samples)"
+	$(VIZLAB) classify --top 3 $(VIZLAB_HOME)/samples/*.png $(VIZLAB_HOME)/samples/*.jpg
+	@echo "== vizlab bench"
+	$(VIZLAB) bench --runs 10
+
+bench: build
+	$(VIZLAB) bench
+
+clean:
+	rm -rf .build
