@@ -21,15 +21,16 @@ let package = Package(
     targets: [
         // System-library shims (Debian -dev packages, installed by scripts/setup).
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
-        .systemLibrary(name: "CPNG", path: "Sources/CPNG"),
         .systemLibrary(name: "CWebP", path: "Sources/CWebP"),
         .systemLibrary(name: "CCairo", path: "Sources/CCairo"),
-        // libjpeg's default error handler calls exit(); this shim turns errors into return codes via setjmp.
-        .target(name: "CJPEG", path: "Sources/CJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
+        // libjpeg's default error handler calls exit() and libpng longjmps; these shims catch both with setjmp
+        // and return an error code and message instead.
+        .target(name: "CImageCodecs", path: "Sources/CImageCodecs",
+                linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
 
         .target(
             name: "Engine",
-            dependencies: ["CBLAS", "CPNG", "CJPEG", "CWebP"],
+            dependencies: ["CBLAS", "CImageCodecs", "CWebP"],
             resources: [.copy("Resources/imagenet_classes.txt")],
             swiftSettings: fastMath),
         .target(name: "Visualize", dependencies: ["Engine", "CCairo"], swiftSettings: fastMath),

@@ -104,10 +104,10 @@ struct ConvShape {
                     let yg = y + (b * cout + grp * coutG) * outPlane
                     let biasG = bias.map { $0 + grp * coutG }
                     tiledGemm(m: coutG, n: outPlane, k: colRows, a: w + grp * coutG * colRows, lda: colRows,
-                              b: isPointwise ? xg : UnsafePointer(col), ldb: outPlane, c: yg, ldc: outPlane) { rows, cols in
+                              b: isPointwise ? xg : UnsafePointer(col), ldb: outPlane, c: yg, ldc: outPlane, epilogue: { rows, cols in
                         if activation == .identity && biasG == nil { return }
                         for o in rows { activation.apply(yg + o * outPlane + cols.lowerBound, count: cols.count, bias: biasG?[o] ?? 0) }
-                    }
+                    })
                 }
             }
         }

@@ -1,1 +1,0 @@
-#include "jpeg_shim.h"
