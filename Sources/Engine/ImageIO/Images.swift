@@ -21,7 +21,8 @@ public struct RGBImage: Sendable, Equatable {
         self.width = width; self.height = height; self.pixels = pixels
     }
 
-    public subscript(x: Int, y: Int, c: Int) -> UInt8 { pixels[(y * width + x) * 3 + c] }
+    /// Channel `c` of pixel (x, y).
+    public subscript(_ x: Int, _ y: Int, _ c: Int) -> UInt8 { pixels[(y * width + x) * 3 + c] }
 }
 
 /// An image that cannot be used, in one line naming the file: "cat.jpg: truncated (premature end of JPEG data)".
