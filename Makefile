@@ -1,6 +1,6 @@
 # vizlab — the two commands a fresh machine needs are `make demo` and `make test` (see README).
 SWIFT_RELEASE := swift build -c release
-SWIFT_TEST    := swift test -c release -Xswiftc -enable-testing
+SWIFT_TEST    := swift test -c release -Xswiftc -enable-testing --disable-swift-testing
 VIZLAB        := .build/release/vizlab
 export VIZLAB_HOME ?= $(HOME)/.cache/vizlab
 

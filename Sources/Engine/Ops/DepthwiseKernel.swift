@@ -32,33 +32,30 @@ enum DepthwiseKernel {
     static func backwardInput(dy: UnsafePointer<Float>, w: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
                               batch: Int, channels: Int, _ g: WindowGeometry) {
         let taps = g.kH * g.kW, inPlane = g.inH * g.inW, outPlane = g.outH * g.outW
-        guard g.outW >= wideThreshold && rowKernelSupports(g) else {
-            ChannelsLast.backwardInput(dy: dy, w: w, dx: dx, batch: batch, channels: channels, g)
-            return
-        }
         if g.stride == 1 {
-            // Stride-1 backward is the forward conv of dy with the flipped kernel and the complementary padding.
+            // Stride-1 backward is the forward conv of dy with the flipped kernel and the complementary padding
+            // (a gather, no read-modify-write), on whichever layout suits the plane width.
             let padBottom = g.outH - 1 + g.kH - g.inH - g.padTop, padRight = g.outW - 1 + g.kW - g.inW - g.padLeft
             let t = WindowGeometry(inH: g.outH, inW: g.outW, kH: g.kH, kW: g.kW, stride: 1,
                                    padding: .explicit(top: g.kH - 1 - g.padTop, bottom: g.kH - 1 - padBottom,
                                                       left: g.kW - 1 - g.padLeft, right: g.kW - 1 - padRight))
-            Parallel.forEachChunk(batch * channels) { planes in
-                var flipped = [Float](repeating: 0, count: taps)
-                for p in planes {
-                    let wc = w + (p % channels) * taps
-                    for i in 0..<taps { flipped[i] = wc[taps - 1 - i] }
-                    flipped.withUnsafeBufferPointer {
-                        forwardPlane(x: dy + p * outPlane, y: dx + p * inPlane, w: $0.baseAddress!, bias: 0, activation: .identity, t)
-                    }
-                }
+            var flipped = [Float](repeating: 0, count: channels * taps)
+            for c in 0..<channels { for i in 0..<taps { flipped[c * taps + i] = w[c * taps + taps - 1 - i] } }
+            flipped.withUnsafeBufferPointer { fw in
+                forward(x: dy, w: fw.baseAddress!, bias: nil, activation: .identity, y: dx, batch: batch, channels: channels, t)
             }
-        } else {
-            Parallel.forEachChunk(batch * channels) { planes in
-                for p in planes {
-                    let out = dx + p * inPlane
-                    out.update(repeating: 0, count: inPlane)
-                    scatterPlane(dy: dy + p * outPlane, dx: out, w: w + (p % channels) * taps, g)
-                }
+            return
+        }
+        guard g.outW >= wideThreshold && rowKernelSupports(g) else {
+            ChannelsLast.backwardInput(dy: dy, w: w, dx: dx, batch: batch, channels: channels, g)
+            return
+        }
+        // Stride 2 on wide planes: scatter each output's taps into a zeroed input plane.
+        Parallel.forEachChunk(batch * channels) { planes in
+            for p in planes {
+                let out = dx + p * inPlane
+                out.update(repeating: 0, count: inPlane)
+                scatterPlane(dy: dy + p * outPlane, dx: out, w: w + (p % channels) * taps, g)
             }
         }
     }
