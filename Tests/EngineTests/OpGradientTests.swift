@@ -59,6 +59,18 @@ final class OpGradientTests: XCTestCase {
         }
     }
 
+    func testMaskedGradientsSharedBetweenBranchesStayIndependent() {
+        // add() hands one gradient buffer to both branches; each ReLU6 conv masks its gradient in place (fused into
+        // the depthwise kernel / the 1×1 gemm tiles), which must not leak into the other branch.
+        let x = rng.tensor([1, 4, 32, 32], in: -2...2)
+        let dw = rng.tensor([4, 1, 3, 3], in: -1...1), db = rng.tensor([4], in: 1...3)
+        let pw = rng.tensor([4, 4, 1, 1], in: -1...1), pb = rng.tensor([4], in: 1...3)
+        checkGradients([x, dw, pw], samples: 40, step: 1e-3, tolerance: 5e-2) {
+            add(conv2d($0[0], $0[1], bias: db, padding: .same, groups: 4, activation: .relu6),
+                conv2d($0[0], $0[2], bias: pb, activation: .relu6))
+        }
+    }
+
     func testBatchNorm() {
         var r = rng
         let p = BatchNormParameters(gamma: r.uniform(3, in: 0.5...2), beta: r.uniform(3), mean: r.uniform(3),

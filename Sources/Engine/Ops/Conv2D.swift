@@ -26,39 +26,40 @@ public func conv2d(_ x: Tensor, _ weight: Tensor, bias: Tensor? = nil, stride: I
     } }
     let out = Tensor(shape: [conv.n, conv.cout, conv.g.outH, conv.g.outW], data: y)
     out.record(op: "conv2d", parents: [x, weight] + (bias.map { [$0] } ?? [])) { [unowned out] g in
-        // dy = g ⊙ act'(y), masked in place (g is ours): per tile inside the 1×1 gemm for large planes, where the
-        // tile is still in cache when the gemm reads it, otherwise as a separate parallel pass.
-        let fuseMask = activation != .identity && conv.isPointwise && conv.outPlane >= 1024
-        if activation != .identity && !fuseMask {
-            g.withUnsafeMutableBufferPointer { d in out.data.withUnsafeBufferPointer { y in
-                activation.maskGradientParallel(d.baseAddress!, output: y.baseAddress!, planes: conv.n * conv.cout, planeSize: conv.outPlane)
-            } }
-        }
-        let dy = g
-        dy.withUnsafeBufferPointer { dyp in
+        // dy = g ⊙ act'(y), masked in place (g is ours): inside the depthwise kernels plane by plane, or per tile
+        // inside the 1×1 gemm for large planes, where the data is in cache when the kernel reads it; otherwise
+        // as a separate parallel pass.
+        let fuseMask = activation != .identity && x.tracksGrad && (conv.isDepthwise || (conv.isPointwise && conv.outPlane >= 1024))
+        // Mutable access makes the buffer unique first (copy-on-write) if another tensor shares it.
+        g.withUnsafeMutableBufferPointer { d in
+            let dy = d.baseAddress!
+            if activation != .identity && !fuseMask {
+                out.data.withUnsafeBufferPointer { y in
+                    activation.maskGradientParallel(dy, output: y.baseAddress!, planes: conv.n * conv.cout, planeSize: conv.outPlane)
+                }
+            }
             if x.tracksGrad {
                 // col2im accumulates, so only the im2col path needs a zeroed buffer.
                 var dx = conv.isPointwise || conv.isDepthwise ? uninitializedFloats(x.count) : [Float](repeating: 0, count: x.count)
                 weight.data.withUnsafeBufferPointer { wp in dx.withUnsafeMutableBufferPointer { dxp in out.data.withUnsafeBufferPointer { yp in
-                    conv.backwardInput(dy: UnsafeMutablePointer(mutating: dyp.baseAddress!), w: wp.baseAddress!, dx: dxp.baseAddress!,
-                                       mask: fuseMask ? (yp.baseAddress!, activation) : nil)
+                    conv.backwardInput(dy: dy, w: wp.baseAddress!, dx: dxp.baseAddress!, mask: fuseMask ? (yp.baseAddress!, activation) : nil)
                 } } }
                 x.accumulate(dx)
             }
+            // From here on dy is fully masked (the fused paths mask every tile / plane they read).
             if weight.tracksGrad {
                 var dw = [Float](repeating: 0, count: weight.count)
                 x.data.withUnsafeBufferPointer { xp in dw.withUnsafeMutableBufferPointer { dwp in
-                    conv.backwardWeight(dy: dyp.baseAddress!, x: xp.baseAddress!, dw: dwp.baseAddress!)
+                    conv.backwardWeight(dy: dy, x: xp.baseAddress!, dw: dwp.baseAddress!)
                 } }
                 weight.accumulate(dw)
             }
             if let b = bias, b.tracksGrad {
-                let plane = conv.g.outH * conv.g.outW
                 var db = [Float](repeating: 0, count: conv.cout)
                 for n in 0..<conv.n { for c in 0..<conv.cout {
-                    let base = (n * conv.cout + c) * plane
+                    let base = (n * conv.cout + c) * conv.outPlane
                     var s: Float = 0
-                    for i in 0..<plane { s += dyp[base + i] }
+                    for i in 0..<conv.outPlane { s += dy[base + i] }
                     db[c] += s
                 } }
                 b.accumulate(db)
@@ -113,12 +114,12 @@ struct ConvShape {
         }
     }
 
-    /// dx = convᵀ(dy). With `mask`, dy is first multiplied in place by act'(y), tile by tile (1×1 convs only).
+    /// dx = convᵀ(dy). With `mask`, dy is first multiplied in place by act'(y), tile by tile or plane by plane.
     func backwardInput(dy: UnsafeMutablePointer<Float>, w: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
                        mask: (y: UnsafePointer<Float>, activation: Activation)? = nil) {
-        precondition(mask == nil || (isPointwise && groups == 1), "fused gradient mask is for 1×1 convs")
+        precondition(mask == nil || (isPointwise && groups == 1) || isDepthwise, "fused gradient mask is for 1×1 and depthwise convs")
         if isDepthwise {
-            DepthwiseKernel.backwardInput(dy: dy, w: w, dx: dx, batch: n, channels: cout, g)
+            DepthwiseKernel.backwardInput(dy: dy, w: w, dx: dx, batch: n, channels: cout, g, mask: mask)
             return
         }
         withColumns { col in

@@ -29,35 +29,64 @@ enum DepthwiseKernel {
         }
     }
 
-    static func backwardInput(dy: UnsafePointer<Float>, w: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
-                              batch: Int, channels: Int, _ g: WindowGeometry) {
+    /// dx = d(conv)/dx · dy. With `mask`, dy is first multiplied in place by act'(y) — plane by plane on wide
+    /// planes, so each plane is masked while it is in cache right before the kernel reads it.
+    static func backwardInput(dy: UnsafeMutablePointer<Float>, w: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
+                              batch: Int, channels: Int, _ g: WindowGeometry,
+                              mask: (y: UnsafePointer<Float>, activation: Activation)? = nil) {
         let taps = g.kH * g.kW, inPlane = g.inH * g.inW, outPlane = g.outH * g.outW
-        if g.stride == 1 {
-            // Stride-1 backward is the forward conv of dy with the flipped kernel and the complementary padding
-            // (a gather, no read-modify-write), on whichever layout suits the plane width.
-            let padBottom = g.outH - 1 + g.kH - g.inH - g.padTop, padRight = g.outW - 1 + g.kW - g.inW - g.padLeft
-            let t = WindowGeometry(inH: g.outH, inW: g.outW, kH: g.kH, kW: g.kW, stride: 1,
-                                   padding: .explicit(top: g.kH - 1 - g.padTop, bottom: g.kH - 1 - padBottom,
-                                                      left: g.kW - 1 - g.padLeft, right: g.kW - 1 - padRight))
-            var flipped = [Float](repeating: 0, count: channels * taps)
-            for c in 0..<channels { for i in 0..<taps { flipped[c * taps + i] = w[c * taps + taps - 1 - i] } }
-            flipped.withUnsafeBufferPointer { fw in
-                forward(x: dy, w: fw.baseAddress!, bias: nil, activation: .identity, y: dx, batch: batch, channels: channels, t)
+        @inline(__always) func maskPlane(_ p: Int) {
+            if let m = mask { m.activation.maskGradient(dy + p * outPlane, output: m.y + p * outPlane, count: outPlane) }
+        }
+        guard g.outW >= wideThreshold && rowKernelSupports(g) else {
+            // Narrow planes are small: mask in one pass, then run channels-last.
+            if let m = mask { m.activation.maskGradientParallel(dy, output: m.y, planes: batch * channels, planeSize: outPlane) }
+            if g.stride == 1 {
+                let (t, flipped) = transposedStrideOne(w, channels: channels, g)
+                flipped.withUnsafeBufferPointer { fw in
+                    ChannelsLast.forward(x: dy, w: fw.baseAddress!, bias: nil, activation: .identity, y: dx, batch: batch,
+                                         channels: channels, t)
+                }
+            } else {
+                ChannelsLast.backwardInput(dy: dy, w: w, dx: dx, batch: batch, channels: channels, g)
             }
             return
         }
-        guard g.outW >= wideThreshold && rowKernelSupports(g) else {
-            ChannelsLast.backwardInput(dy: dy, w: w, dx: dx, batch: batch, channels: channels, g)
+        if g.stride == 1 {
+            let (t, flipped) = transposedStrideOne(w, channels: channels, g)
+            flipped.withUnsafeBufferPointer { fw in
+                Parallel.forEachChunk(batch * channels) { planes in
+                    for p in planes {
+                        maskPlane(p)
+                        forwardPlane(x: dy + p * outPlane, y: dx + p * inPlane, w: fw.baseAddress! + (p % channels) * taps,
+                                     bias: 0, activation: .identity, t)
+                    }
+                }
+            }
             return
         }
-        // Stride 2 on wide planes: scatter each output's taps into a zeroed input plane.
+        // Stride 2: scatter each output's taps into a zeroed input plane.
         Parallel.forEachChunk(batch * channels) { planes in
             for p in planes {
+                maskPlane(p)
                 let out = dx + p * inPlane
                 out.update(repeating: 0, count: inPlane)
                 scatterPlane(dy: dy + p * outPlane, dx: out, w: w + (p % channels) * taps, g)
             }
         }
+    }
+
+    /// Stride-1 backward is the forward conv of dy with the flipped kernel and the complementary padding
+    /// (a gather, no read-modify-write): that geometry and the flipped filters.
+    static func transposedStrideOne(_ w: UnsafePointer<Float>, channels: Int, _ g: WindowGeometry) -> (WindowGeometry, [Float]) {
+        let taps = g.kH * g.kW
+        let padBottom = g.outH - 1 + g.kH - g.inH - g.padTop, padRight = g.outW - 1 + g.kW - g.inW - g.padLeft
+        let t = WindowGeometry(inH: g.outH, inW: g.outW, kH: g.kH, kW: g.kW, stride: 1,
+                               padding: .explicit(top: g.kH - 1 - g.padTop, bottom: g.kH - 1 - padBottom,
+                                                  left: g.kW - 1 - g.padLeft, right: g.kW - 1 - padRight))
+        var flipped = [Float](repeating: 0, count: channels * taps)
+        for c in 0..<channels { for i in 0..<taps { flipped[c * taps + i] = w[c * taps + taps - 1 - i] } }
+        return (t, flipped)
     }
 
     static func backwardWeight(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>,
