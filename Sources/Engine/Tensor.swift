@@ -107,7 +107,13 @@ extension Tensor {
             // Hand an intermediate's gradient over instead of sharing it, so an op can mask it in place
             // without a copy-on-write copy.
             if !node.requiresGrad { node.grad = nil }
-            fn(&g)
+            if Profiler.enabled {
+                let start = Profiler.now()
+                fn(&g)
+                Profiler.record("backward \(node.op) \(node.shape)", since: start)
+            } else {
+                fn(&g)
+            }
         }
     }
 

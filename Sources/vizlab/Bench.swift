@@ -18,6 +18,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print JSON on stdout.")
     var json = false
 
+    @Flag(help: "Also print where the time goes: per forward layer and per backward op (batch 1).")
+    var profile = false
+
     struct Row: Encodable {
         var pass: String
         var batch: Int
@@ -50,12 +53,30 @@ struct Bench: ParsableCommand {
             // Backward to the input costs about one more forward's worth of multiply-adds (no weight gradients).
             rows.append(row("forward+backward", n, backward, flops: 2 * flopsPerImage))
         }
+        if profile { printProfile(model) }
         if json { try CLI.printJSON(rows); return }
         print("threads: \(Parallel.threads), runs: \(runs), model: \(String(format: "%.1f", flopsPerImage / 2e6)) M multiply-adds per image")
         print("pass               batch   median ms   min ms   ms/image    GF/s")
         for r in rows {
             print(r.pass.padding(toLength: 18, withPad: " ", startingAt: 0)
                   + String(format: "%6d  %10.2f  %7.2f  %9.2f  %6.1f", r.batch, r.medianMs, r.minMs, r.msPerImage, r.gflops))
+        }
+    }
+
+    private func printProfile(_ model: EfficientNetLite) {
+        let data: [Float] = (0..<(3 * 224 * 224)).map { (i: Int) -> Float in Float((i * 7919) % 255) / 128 - 1 }
+        Profiler.reset()
+        Profiler.enabled = true
+        for _ in 0..<runs {
+            let x = Tensor(shape: [1, 3, 224, 224], data: data, requiresGrad: true)
+            sum(selectColumn(model(x), 281)).backward()
+        }
+        Profiler.enabled = false
+        let rows = Profiler.totals.sorted { $0.value.seconds > $1.value.seconds }
+        let total = rows.reduce(0) { $0 + $1.value.seconds }
+        FileHandle.standardError.write(Data(String(format: "profile: forward+backward, batch 1, %d runs, %.2f ms per run in ops\n", runs, total * 1e3 / Double(runs)).utf8))
+        for (key, value) in rows.prefix(40) {
+            FileHandle.standardError.write(Data(String(format: "  %7.3f ms  %@\n", value.seconds * 1e3 / Double(runs), key).utf8))
         }
     }
 

@@ -70,8 +70,10 @@ public final class EfficientNetLite: @unchecked Sendable {
         }.max() ?? layers.count - 1
         var out: [String: Tensor] = [:]
         var position = 0
+        var lastEmit = Profiler.now()
         // Emits a named activation; returns false once nothing deeper is needed.
         func emit(_ name: String, _ t: Tensor) -> Bool {
+            if Profiler.enabled { Profiler.record("forward \(name)", since: lastEmit); lastEmit = Profiler.now() }
             if capture.contains(name) { out[name] = t }
             position = layers.firstIndex { $0.name == name }! + 1
             return position <= deepest

@@ -25,7 +25,7 @@ public func conv2d(_ x: Tensor, _ weight: Tensor, bias: Tensor? = nil, stride: I
         }
     } }
     let out = Tensor(shape: [conv.n, conv.cout, conv.g.outH, conv.g.outW], data: y)
-    out.record(op: "conv2d", parents: [x, weight] + (bias.map { [$0] } ?? [])) { [unowned out] g in
+    out.record(op: conv.isDepthwise ? "depthwise-conv" : conv.isPointwise ? "1x1-conv" : "conv", parents: [x, weight] + (bias.map { [$0] } ?? [])) { [unowned out] g in
         // dy = g ⊙ act'(y), masked in place (g is ours): inside the depthwise kernels plane by plane, or per tile
         // inside the 1×1 gemm for large planes, where the data is in cache when the kernel reads it; otherwise
         // as a separate parallel pass.

@@ -34,7 +34,7 @@ extension DepthwiseKernel {
             let taps = g.kH * g.kW, inPixels = g.inH * g.inW, outPixels = g.outH * g.outW
             let lo: Float = activation == .identity ? -.infinity : 0, hi: Float = activation == .relu6 ? 6 : .infinity
             forEachBlock(batch: batch, channels: channels) { b, cs in
-                let width = (cs.count + 7) / 8 * 8, vectors = width / 8
+                let width = (cs.count + 7) / 8 * 8
                 let xt = UnsafeMutablePointer<Float>.allocate(capacity: inPixels * width)
                 let yt = UnsafeMutablePointer<Float>.allocate(capacity: outPixels * width)
                 let wt = UnsafeMutablePointer<Float>.allocate(capacity: taps * width + width)
@@ -46,31 +46,54 @@ extension DepthwiseKernel {
                     for t in 0..<taps { wt[t * width + j] = w[c * taps + t] }
                     wt[taps * width + j] = bias?[c] ?? 0
                 }
-                let xv = UnsafeRawPointer(xt), wv = UnsafeRawPointer(wt), yv = UnsafeMutableRawPointer(yt)
-                let stride8 = MemoryLayout<SIMD8<Float>>.stride
-                for oy in 0..<g.outH {
-                    let kyLo = max(0, g.padTop - oy * g.stride), kyHi = min(g.kH, g.inH + g.padTop - oy * g.stride)
-                    for ox in 0..<g.outW {
-                        let kxLo = max(0, g.padLeft - ox * g.stride), kxHi = min(g.kW, g.inW + g.padLeft - ox * g.stride)
-                        let o = oy * g.outW + ox
-                        for v in 0..<vectors {
-                            var acc = wv.loadUnaligned(fromByteOffset: (taps * width) * 4 + v * stride8, as: SIMD8<Float>.self)
-                            for ky in kyLo..<kyHi {
-                                let iy = oy * g.stride + ky - g.padTop
-                                for kx in kxLo..<kxHi {
-                                    let i = iy * g.inW + ox * g.stride + kx - g.padLeft
-                                    acc.addProduct(wv.loadUnaligned(fromByteOffset: ((ky * g.kW + kx) * width) * 4 + v * stride8, as: SIMD8<Float>.self),
-                                                   xv.loadUnaligned(fromByteOffset: (i * width) * 4 + v * stride8, as: SIMD8<Float>.self))
-                                }
-                            }
-                            yv.storeBytes(of: acc, toByteOffset: (o * width) * 4 + v * stride8, as: SIMD8<Float>.self)
-                        }
-                    }
+                switch (g.kH == g.kW ? g.kW : 0, g.stride) {
+                case (3, 1): computeBlock(K3S1.self, xt: xt, wt: wt, yt: yt, width: width, g)
+                case (3, 2): computeBlock(K3S2.self, xt: xt, wt: wt, yt: yt, width: width, g)
+                case (5, 1): computeBlock(K5S1.self, xt: xt, wt: wt, yt: yt, width: width, g)
+                case (5, 2): computeBlock(K5S2.self, xt: xt, wt: wt, yt: yt, width: width, g)
+                default: computeBlock(AnyTaps.self, xt: xt, wt: wt, yt: yt, width: width, g)
                 }
                 let out = y + b * channels * outPixels
                 for (j, c) in cs.enumerated() {
                     let plane = out + c * outPixels
                     for i in 0..<outPixels { plane[i] = min(max(yt[i * width + j], lo), hi) }
+                }
+            }
+        }
+
+        /// yt[pixel][c] = bias[c] + Σ taps wt[tap][c] · xt[input pixel][c] for one channel block, SIMD8 over channels.
+        /// Specialized per kernel size and stride (constant trip counts unroll); interior pixels skip the
+        /// per-tap bounds, border pixels clip the tap ranges.
+        @inline(never)
+        private static func computeBlock<S: TapShape>(_: S.Type, xt: UnsafePointer<Float>, wt: UnsafePointer<Float>,
+                                                      yt: UnsafeMutablePointer<Float>, width: Int, _ g: WindowGeometry) {
+            let k = S.k == 0 ? g.kW : S.k, s = S.s == 0 ? g.stride : S.s, kH = S.k == 0 ? g.kH : S.k
+            let vectors = width / 8, bias = wt + k * kH * width
+            @inline(__always) func load(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
+            for oy in 0..<g.outH {
+                let kyLo = max(0, g.padTop - oy * s), kyHi = min(kH, g.inH + g.padTop - oy * s)
+                for ox in 0..<g.outW {
+                    let kxLo = max(0, g.padLeft - ox * s), kxHi = min(k, g.inW + g.padLeft - ox * s)
+                    let out = yt + (oy * g.outW + ox) * width
+                    // Offset of tap (0, 0) in xt; negative at the border, where only valid taps are read.
+                    let origin = ((oy * s - g.padTop) * g.inW + ox * s - g.padLeft) * width
+                    if kyLo == 0 && kyHi == kH && kxLo == 0 && kxHi == k {
+                        for v in stride(from: 0, to: vectors * 8, by: 8) {
+                            var acc = load(bias + v)
+                            for ky in 0..<kH { for kx in 0..<k {
+                                acc.addProduct(load(wt + (ky * k + kx) * width + v), load(xt + (origin + (ky * g.inW + kx) * width + v)))
+                            } }
+                            UnsafeMutableRawPointer(out + v).storeBytes(of: acc, as: SIMD8<Float>.self)
+                        }
+                    } else {
+                        for v in stride(from: 0, to: vectors * 8, by: 8) {
+                            var acc = load(bias + v)
+                            for ky in kyLo..<kyHi { for kx in kxLo..<kxHi {
+                                acc.addProduct(load(wt + (ky * k + kx) * width + v), load(xt + (origin + (ky * g.inW + kx) * width + v)))
+                            } }
+                            UnsafeMutableRawPointer(out + v).storeBytes(of: acc, as: SIMD8<Float>.self)
+                        }
+                    }
                 }
             }
         }

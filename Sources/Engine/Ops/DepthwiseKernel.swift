@@ -251,3 +251,5 @@ enum K3S1: TapShape { static var k: Int { 3 }; static var s: Int { 1 } }
 enum K3S2: TapShape { static var k: Int { 3 }; static var s: Int { 2 } }
 enum K5S1: TapShape { static var k: Int { 5 }; static var s: Int { 1 } }
 enum K5S2: TapShape { static var k: Int { 5 }; static var s: Int { 2 } }
+/// Any other size: read from the geometry at run time (channels-last path only).
+enum AnyTaps: TapShape { static var k: Int { 0 }; static var s: Int { 0 } }
