@@ -65,13 +65,11 @@ enum DepthwiseKernel {
             }
             return
         }
-        // Stride 2: scatter each output's taps into a zeroed input plane.
+        // Stride 2: each input column parity is a stride-1 gather over dy (polyphase), no read-modify-write.
         Parallel.forEachChunk(batch * channels) { planes in
             for p in planes {
                 maskPlane(p)
-                let out = dx + p * inPlane
-                out.update(repeating: 0, count: inPlane)
-                scatterPlane(dy: dy + p * outPlane, dx: out, w: w + (p % channels) * taps, g)
+                gatherStride2Plane(dy: dy + p * outPlane, dx: dx + p * inPlane, w: w + (p % channels) * taps, g)
             }
         }
     }
@@ -184,34 +182,64 @@ enum DepthwiseKernel {
         }
     }
 
-    /// Stride-2 backward to the input of one plane: dx[iy, ix] += w[ky,kx] · dy[oy, ox] (dx zeroed by caller).
-    static func scatterPlane(dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, w: UnsafePointer<Float>,
-                             _ g: WindowGeometry) {
-        let s = g.stride
-        for oy in 0..<g.outH {
-            let kyLo = max(0, g.padTop - oy * s), kyHi = min(g.kH, g.inH + g.padTop - oy * s)
-            let dyRow = dy + oy * g.outW
-            for ky in kyLo..<kyHi {
-                let dxRow = dx + (oy * s + ky - g.padTop) * g.inW
-                for kx in 0..<g.kW {
-                    let wv = w[ky * g.kW + kx]
-                    let cols = g.validColumns(kx: kx)
-                    let base = kx - g.padLeft
-                    var ox = cols.lowerBound
-                    if s == 2 {
-                        // 16-lane read-modify-write touching only even lanes; needs p[15] inside the row.
-                        while ox + 8 <= cols.upperBound && ox * 2 + base + 15 < g.inW {
-                            let p = UnsafeMutableRawPointer(dxRow + ox * 2 + base)
-                            var v = p.loadUnaligned(as: SIMD16<Float>.self)
-                            var even = v.evenHalf
-                            even.addProduct(SIMD8(repeating: wv), UnsafeRawPointer(dyRow + ox).loadUnaligned(as: SIMD8<Float>.self))
-                            v.evenHalf = even
-                            p.storeBytes(of: v, as: SIMD16<Float>.self)
-                            ox += 8
-                        }
+    /// Stride-2 backward to the input of one plane, written as a gather (dx fully overwritten):
+    /// dx[iy, 2j+p] = Σ_ky Σ_{kx ≡ p+padLeft (mod 2)} w[ky,kx] · dy[(iy+padTop−ky)/2, j + (p+padLeft−kx)/2],
+    /// so for each column parity p the sum runs over contiguous dy; both parities are computed 8 columns at a
+    /// time and interleaved into 16 consecutive dx values.
+    static func gatherStride2Plane(dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, w: UnsafePointer<Float>,
+                                   _ g: WindowGeometry) {
+        precondition(g.stride == 2)
+        // (kx, column shift d) per parity; d = (p + padLeft − kx) / 2 is exact.
+        var shifts: [[(kx: Int, d: Int)]] = [[], []]
+        for p in 0..<2 { for kx in 0..<g.kW where (p + g.padLeft - kx) & 1 == 0 { shifts[p].append((kx, (p + g.padLeft - kx) / 2)) } }
+        let ds = shifts[0].map(\.d) + shifts[1].map(\.d)
+        let dMin = ds.min() ?? 0, dMax = ds.max() ?? 0
+        // j where every tap of both parities is inside dy's row and the 16 stored values inside dx's row.
+        let jLo = max(0, -dMin), jHi = min(g.outW - dMax, g.inW / 2)
+        let (even, odd) = (shifts[0], shifts[1])
+        for iy in 0..<g.inH {
+            let dxRow = dx + iy * g.inW
+            // Rows of dy that reach input row iy: ky ≡ iy + padTop (mod 2).
+            let kyFirst = (iy + g.padTop) & 1
+            @inline(__always) func scalar(_ ix: Int) {
+                let p = ix & 1, j = ix >> 1
+                var acc: Float = 0
+                for ky in stride(from: kyFirst, to: g.kH, by: 2) {
+                    let oy = (iy + g.padTop - ky) >> 1
+                    guard oy >= 0 && oy < g.outH else { continue }
+                    for (kx, d) in shifts[p] where j + d >= 0 && j + d < g.outW {
+                        acc += w[ky * g.kW + kx] * dy[oy * g.outW + j + d]
                     }
-                    while ox < cols.upperBound { dxRow[ox * s + base] += wv * dyRow[ox]; ox += 1 }
                 }
+                dxRow[ix] = acc
+            }
+            @inline(__always) func vector(_ j: Int) {
+                var e = SIMD8<Float>(repeating: 0), o = SIMD8<Float>(repeating: 0)
+                for ky in stride(from: kyFirst, to: g.kH, by: 2) {
+                    let oy = (iy + g.padTop - ky) >> 1
+                    guard oy >= 0 && oy < g.outH else { continue }
+                    let dyRow = dy + oy * g.outW + j
+                    for (kx, d) in even { e.addProduct(SIMD8(repeating: w[ky * g.kW + kx]), load8(dyRow + d, stride: 1)) }
+                    for (kx, d) in odd { o.addProduct(SIMD8(repeating: w[ky * g.kW + kx]), load8(dyRow + d, stride: 1)) }
+                }
+                var both = SIMD16<Float>()
+                both.evenHalf = e
+                both.oddHalf = o
+                UnsafeMutableRawPointer(dxRow + 2 * j).storeBytes(of: both, as: SIMD16<Float>.self)
+            }
+            if jHi - jLo >= 8 {
+                for ix in 0..<(2 * jLo) { scalar(ix) }
+                // Pure writes, so the last chunk may overlap the previous one instead of leaving a scalar tail.
+                var j = jLo
+                while true {
+                    let start = min(j, jHi - 8)
+                    vector(start)
+                    if start + 8 >= jHi { break }
+                    j += 8
+                }
+                for ix in (2 * jHi)..<g.inW { scalar(ix) }
+            } else {
+                for ix in 0..<g.inW { scalar(ix) }
             }
         }
     }

@@ -6,8 +6,7 @@ public func softmax(_ x: Tensor) -> Tensor {
     var y = x.data
     for r in 0..<rows {
         let base = r * width
-        var m = -Float.infinity
-        for i in 0..<width { m = max(m, y[base + i]) }
+        let m = rowMax(y, base, width)
         var s: Float = 0
         for i in 0..<width { y[base + i] = expf(y[base + i] - m); s += y[base + i] }
         for i in 0..<width { y[base + i] /= s }
@@ -33,8 +32,7 @@ public func logSoftmax(_ x: Tensor) -> Tensor {
     var y = x.data
     for r in 0..<rows {
         let base = r * width
-        var m = -Float.infinity
-        for i in 0..<width { m = max(m, y[base + i]) }
+        let m = rowMax(y, base, width)
         var s: Double = 0
         for i in 0..<width { s += Double(expf(y[base + i] - m)) }
         let lse = m + Float(log(s))
@@ -53,6 +51,12 @@ public func logSoftmax(_ x: Tensor) -> Tensor {
         x.accumulate(dx)
     }
     return out
+}
+
+private func rowMax(_ y: [Float], _ base: Int, _ width: Int) -> Float {
+    var m = -Float.infinity
+    for i in 0..<width { m = max(m, y[base + i]) }
+    return m
 }
 
 private func rowsAndWidth(_ x: Tensor) -> (Int, Int) {
