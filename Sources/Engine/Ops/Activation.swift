@@ -3,16 +3,6 @@
 public enum Activation: String, Sendable, Codable {
     case identity, relu, relu6
 
-    /// Applies `y = act(y + bias[c])` in place over `planes` consecutive planes of `planeSize` values;
-    /// plane p belongs to channel `p % channels`.
-    func applyWithBias(_ y: UnsafeMutablePointer<Float>, planes: Int, planeSize: Int, channels: Int,
-                       bias: UnsafePointer<Float>?) {
-        if self == .identity && bias == nil { return }
-        Parallel.forEachChunk(planes, grain: max(1, 16384 / max(planeSize, 1))) { range in
-            for p in range { apply(y + p * planeSize, count: planeSize, bias: bias?[p % channels] ?? 0) }
-        }
-    }
-
     /// `row[i] = act(row[i] + bias)` for `count` values. Written as a plain select loop, which LLVM turns
     /// into vaddps/vmaxps/vminps; the stdlib's SIMD pointwiseMin/Max are out-of-line calls per vector.
     @inline(__always)
@@ -24,8 +14,6 @@ public enum Activation: String, Sendable, Codable {
         }
     }
 
-    /// Multiplies `grad` in place by act'(x), read from the activation's *output* y:
-    /// relu passes where y > 0, relu6 where 0 < y < 6 (as torch's hardtanh backward).
     /// `maskGradient` over many planes, split across threads.
     func maskGradientParallel(_ grad: UnsafeMutablePointer<Float>, output y: UnsafePointer<Float>, planes: Int, planeSize: Int) {
         if self == .identity { return }
@@ -35,6 +23,8 @@ public enum Activation: String, Sendable, Codable {
         }
     }
 
+    /// Multiplies `grad` in place by act'(x), read from the activation's *output* y:
+    /// relu passes where y > 0, relu6 where 0 < y < 6 (as torch's hardtanh backward).
     func maskGradient(_ grad: UnsafeMutablePointer<Float>, output y: UnsafePointer<Float>, count: Int) {
         switch self {
         case .identity: return
