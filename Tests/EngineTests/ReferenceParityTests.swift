@@ -123,4 +123,23 @@ final class ReferenceParityTests: XCTestCase {
             print("parity grad281 \(name): cosine \(cosine), relative L2 \(relL2)")
         }
     }
+
+    func testParameterGradientsOnRequest() throws {
+        let model = try model()
+        model.setParametersRequireGrad(true)
+        defer {
+            model.setParametersRequireGrad(false)
+            for p in model.parameters { p.grad = nil }
+        }
+        let acts = model.forward(try loadInput("skimage_chelsea.png.bin"), capture: ["pool", "logits"])
+        sum(selectColumn(acts["logits"]!, 281)).backward()
+        // d logit[281] / d fc.weight is the pooled feature vector in row 281 and zero elsewhere; d / d fc.bias is one-hot.
+        let gW = try XCTUnwrap(model.fcWeight.grad), pooled = acts["pool"]!.data
+        XCTAssertEqual(Array(gW[(281 * 1280)..<(282 * 1280)]), pooled)
+        XCTAssertEqual(gW.enumerated().filter { $0.offset / 1280 != 281 && $0.element != 0 }.count, 0)
+        XCTAssertEqual(model.fcBias.grad?.enumerated().filter { $0.element != 0 }.map(\.offset), [281])
+        // Every parameter got a gradient of its own shape, and the earliest conv's is not all zero.
+        for p in model.parameters { XCTAssertEqual(p.grad?.count, p.count) }
+        XCTAssertGreaterThan(model.stem.weight.grad!.map(abs).max()!, 0)
+    }
 }
