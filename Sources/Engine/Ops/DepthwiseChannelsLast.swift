@@ -21,10 +21,12 @@ extension DepthwiseKernel {
         @inline(__always)
         private static func gather(_ src: UnsafePointer<Float>, pixels: Int, channels: Range<Int>,
                                    into dst: UnsafeMutablePointer<Float>, width: Int) {
-            dst.update(repeating: 0, count: pixels * width)
             for (j, c) in channels.enumerated() {
                 let plane = src + c * pixels
                 for i in 0..<pixels { dst[i * width + j] = plane[i] }
+            }
+            if channels.count < width {
+                for i in 0..<pixels { (dst + i * width + channels.count).update(repeating: 0, count: width - channels.count) }
             }
         }
 
