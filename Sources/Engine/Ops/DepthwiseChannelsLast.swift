@@ -18,15 +18,47 @@ extension DepthwiseKernel {
         }
 
         /// dst[pixel * width + (c - c0)] = src[c * pixels + pixel], zero in the padding lanes.
+        /// Full 8-channel × 8-pixel tiles move through registers (`Tile8x8`); the rest element by element.
         @inline(__always)
         private static func gather(_ src: UnsafePointer<Float>, pixels: Int, channels: Range<Int>,
                                    into dst: UnsafeMutablePointer<Float>, width: Int) {
-            for (j, c) in channels.enumerated() {
-                let plane = src + c * pixels
+            let fullChannels = channels.count / 8 * 8, fullPixels = pixels / 8 * 8
+            for j0 in stride(from: 0, to: fullChannels, by: 8) {
+                let planes = src + (channels.lowerBound + j0) * pixels
+                for i0 in stride(from: 0, to: fullPixels, by: 8) {
+                    var tile = Tile8x8(rowsAt: planes + i0, stride: pixels)
+                    tile.transpose()
+                    tile.store(to: dst + i0 * width + j0, stride: width)
+                }
+                for i in fullPixels..<pixels { for j in j0..<(j0 + 8) { dst[i * width + j] = planes[(j - j0) * pixels + i] } }
+            }
+            for j in fullChannels..<channels.count {
+                let plane = src + (channels.lowerBound + j) * pixels
                 for i in 0..<pixels { dst[i * width + j] = plane[i] }
             }
             if channels.count < width {
                 for i in 0..<pixels { (dst + i * width + channels.count).update(repeating: 0, count: width - channels.count) }
+            }
+        }
+
+        /// The inverse of `gather`, clamping to [lo, hi] on the way: dst[c * pixels + pixel] = src[pixel * width + c - c0].
+        @inline(__always)
+        private static func scatter(_ src: UnsafePointer<Float>, pixels: Int, channels: Range<Int>, width: Int,
+                                    into dst: UnsafeMutablePointer<Float>, lo: Float, hi: Float) {
+            let fullChannels = channels.count / 8 * 8, fullPixels = pixels / 8 * 8
+            for j0 in stride(from: 0, to: fullChannels, by: 8) {
+                let planes = dst + (channels.lowerBound + j0) * pixels
+                for i0 in stride(from: 0, to: fullPixels, by: 8) {
+                    var tile = Tile8x8(rowsAt: src + i0 * width + j0, stride: width)
+                    tile.transpose()
+                    tile.clamp(lo, hi)
+                    tile.store(to: planes + i0, stride: pixels)
+                }
+                for i in fullPixels..<pixels { for j in j0..<(j0 + 8) { planes[(j - j0) * pixels + i] = min(max(src[i * width + j], lo), hi) } }
+            }
+            for j in fullChannels..<channels.count {
+                let plane = dst + (channels.lowerBound + j) * pixels
+                for i in 0..<pixels { plane[i] = min(max(src[i * width + j], lo), hi) }
             }
         }
 
@@ -55,11 +87,7 @@ extension DepthwiseKernel {
                 case (5, 2): computeBlock(K5S2.self, xt: xt, wt: wt, yt: yt, width: width, g)
                 default: computeBlock(AnyTaps.self, xt: xt, wt: wt, yt: yt, width: width, g)
                 }
-                let out = y + b * channels * outPixels
-                for (j, c) in cs.enumerated() {
-                    let plane = out + c * outPixels
-                    for i in 0..<outPixels { plane[i] = min(max(yt[i * width + j], lo), hi) }
-                }
+                scatter(yt, pixels: outPixels, channels: cs, width: width, into: y + b * channels * outPixels, lo: lo, hi: hi)
             }
         }
 
@@ -79,20 +107,34 @@ extension DepthwiseKernel {
                     let out = yt + (oy * g.outW + ox) * width
                     // Offset of tap (0, 0) in xt; negative at the border, where only valid taps are read.
                     let origin = ((oy * s - g.padTop) * g.inW + ox * s - g.padLeft) * width
+                    // Index arithmetic wraps (&+, &*): ranges are clipped above, and overflow checks in the tap
+                    // loops would cost more than the FMAs.
+                    let rowStep = g.inW &* width
                     if kyLo == 0 && kyHi == kH && kxLo == 0 && kxHi == k {
-                        for v in stride(from: 0, to: vectors * 8, by: 8) {
-                            var acc = load(bias + v)
-                            for ky in 0..<kH { for kx in 0..<k {
-                                acc.addProduct(load(wt + (ky * k + kx) * width + v), load(xt + (origin + (ky * g.inW + kx) * width + v)))
-                            } }
-                            UnsafeMutableRawPointer(out + v).storeBytes(of: acc, as: SIMD8<Float>.self)
+                        for v in stride(from: 0, to: vectors &* 8, by: 8) {
+                            // Two accumulators alternate by row: a single chain would wait on FMA latency.
+                            var a0 = load(bias + v), a1 = SIMD8<Float>()
+                            var wTap = wt + v, xRow = xt + (origin &+ v)
+                            var oddRow = false
+                            for _ in 0..<kH {
+                                if oddRow {
+                                    for kx in 0..<k { a1.addProduct(load(wTap + kx &* width), load(xRow + kx &* width)) }
+                                } else {
+                                    for kx in 0..<k { a0.addProduct(load(wTap + kx &* width), load(xRow + kx &* width)) }
+                                }
+                                oddRow.toggle()
+                                wTap += k &* width
+                                xRow += rowStep
+                            }
+                            UnsafeMutableRawPointer(out + v).storeBytes(of: a0 + a1, as: SIMD8<Float>.self)
                         }
                     } else {
-                        for v in stride(from: 0, to: vectors * 8, by: 8) {
+                        for v in stride(from: 0, to: vectors &* 8, by: 8) {
                             var acc = load(bias + v)
-                            for ky in kyLo..<kyHi { for kx in kxLo..<kxHi {
-                                acc.addProduct(load(wt + (ky * k + kx) * width + v), load(xt + (origin + (ky * g.inW + kx) * width + v)))
-                            } }
+                            for ky in kyLo..<kyHi {
+                                let wRow = wt + (ky &* k &* width &+ v), xRow = xt + (origin &+ ky &* rowStep &+ v)
+                                for kx in kxLo..<kxHi { acc.addProduct(load(wRow + kx &* width), load(xRow + kx &* width)) }
+                            }
                             UnsafeMutableRawPointer(out + v).storeBytes(of: acc, as: SIMD8<Float>.self)
                         }
                     }
@@ -125,21 +167,57 @@ extension DepthwiseKernel {
                             for ky in kyLo..<kyHi {
                                 let iy = oy * g.stride + ky - g.padTop
                                 for kx in kxLo..<kxHi {
-                                    let at = ((iy * g.inW + ox * g.stride + kx - g.padLeft) * width) * 4 + v * stride8
+                                    let at = ((iy &* g.inW &+ ox &* g.stride &+ kx &- g.padLeft) &* width) &* 4 &+ v &* stride8
                                     var acc = dxv.loadUnaligned(fromByteOffset: at, as: SIMD8<Float>.self)
-                                    acc.addProduct(d, wv.loadUnaligned(fromByteOffset: ((ky * g.kW + kx) * width) * 4 + v * stride8, as: SIMD8<Float>.self))
+                                    acc.addProduct(d, wv.loadUnaligned(fromByteOffset: ((ky &* g.kW &+ kx) &* width) &* 4 &+ v &* stride8, as: SIMD8<Float>.self))
                                     dxv.storeBytes(of: acc, toByteOffset: at, as: SIMD8<Float>.self)
                                 }
                             }
                         }
                     }
                 }
-                let out = dx + b * channels * inPixels
-                for (j, c) in cs.enumerated() {
-                    let plane = out + c * inPixels
-                    for i in 0..<inPixels { plane[i] = dxt[i * width + j] }
-                }
+                scatter(dxt, pixels: inPixels, channels: cs, width: width, into: dx + b * channels * inPixels,
+                        lo: -.infinity, hi: .infinity)
             }
         }
+    }
+}
+
+/// An 8×8 block of floats in eight SIMD8 registers.
+struct Tile8x8 {
+    var r0, r1, r2, r3, r4, r5, r6, r7: SIMD8<Float>
+
+    @inline(__always)
+    init(rowsAt p: UnsafePointer<Float>, stride: Int) {
+        func row(_ i: Int) -> SIMD8<Float> { UnsafeRawPointer(p + i * stride).loadUnaligned(as: SIMD8<Float>.self) }
+        r0 = row(0); r1 = row(1); r2 = row(2); r3 = row(3); r4 = row(4); r5 = row(5); r6 = row(6); r7 = row(7)
+    }
+
+    @inline(__always)
+    func store(to p: UnsafeMutablePointer<Float>, stride: Int) {
+        func put(_ i: Int, _ v: SIMD8<Float>) { UnsafeMutableRawPointer(p + i * stride).storeBytes(of: v, as: SIMD8<Float>.self) }
+        put(0, r0); put(1, r1); put(2, r2); put(3, r3); put(4, r4); put(5, r5); put(6, r6); put(7, r7)
+    }
+
+    /// Row i, column j -> row j, column i. Seen as one 64-vector indexed 8i + j, an "unzip" (even elements, then
+    /// odd ones) rotates the six index bits right by one; three unzips rotate by three, which is the transpose.
+    @inline(__always)
+    mutating func transpose() {
+        for _ in 0..<3 {
+            let p0 = SIMD16(lowHalf: r0, highHalf: r1), p1 = SIMD16(lowHalf: r2, highHalf: r3)
+            let p2 = SIMD16(lowHalf: r4, highHalf: r5), p3 = SIMD16(lowHalf: r6, highHalf: r7)
+            r0 = p0.evenHalf; r1 = p1.evenHalf; r2 = p2.evenHalf; r3 = p3.evenHalf
+            r4 = p0.oddHalf; r5 = p1.oddHalf; r6 = p2.oddHalf; r7 = p3.oddHalf
+        }
+    }
+
+    @inline(__always)
+    mutating func clamp(_ lo: Float, _ hi: Float) {
+        @inline(__always) func c(_ v: SIMD8<Float>) -> SIMD8<Float> {
+            var out = v
+            for i in 0..<8 { out[i] = v[i] < lo ? lo : (v[i] > hi ? hi : v[i]) }
+            return out
+        }
+        r0 = c(r0); r1 = c(r1); r2 = c(r2); r3 = c(r3); r4 = c(r4); r5 = c(r5); r6 = c(r6); r7 = c(r7)
     }
 }

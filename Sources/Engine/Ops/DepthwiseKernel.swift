@@ -145,24 +145,28 @@ enum DepthwiseKernel {
         for oy in 0..<g.outH {
             let kyLo = max(0, g.padTop - oy * s), kyHi = min(k, g.inH + g.padTop - oy * s)
             let yRow = y + oy * g.outW
+            // Index arithmetic wraps (&+, &*): the tap ranges are clipped to the image first, and overflow
+            // checks in the tap loops would cost more than the arithmetic.
             @inline(__always) func scalar(_ ox: Int) {
+                let kxLo = max(0, g.padLeft &- ox &* s), kxHi = min(k, g.inW &+ g.padLeft &- ox &* s)
                 var acc = bias
                 for ky in kyLo..<kyHi {
-                    let xRow = x + (oy * s + ky - g.padTop) * g.inW
-                    for kx in 0..<k {
-                        let ix = ox * s + kx - g.padLeft
-                        if ix >= 0 && ix < g.inW { acc += w[ky * k + kx] * xRow[ix] }
-                    }
+                    let xRow = x + ((oy &* s &+ ky &- g.padTop) &* g.inW &+ ox &* s &- g.padLeft), wRow = w + ky &* k
+                    for kx in kxLo..<kxHi { acc += wRow[kx] * xRow[kx] }
                 }
                 yRow[ox] = acc
             }
             @inline(__always) func vector(_ ox: Int) {
-                var acc = SIMD8<Float>(repeating: bias)
+                // Four independent accumulators (by row and column parity): one chain of 25 dependent FMAs
+                // would wait on FMA latency, not throughput.
+                var a0 = SIMD8<Float>(repeating: bias), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+                var oddRow = false
                 for ky in kyLo..<kyHi {
-                    let xRow = x + (oy * s + ky - g.padTop) * g.inW + ox * s - g.padLeft
-                    for kx in 0..<k { acc.addProduct(SIMD8(repeating: w[ky * k + kx]), load8(xRow + kx, stride: s)) }
+                    let xRow = x + ((oy &* s &+ ky &- g.padTop) &* g.inW &+ ox &* s &- g.padLeft), wRow = w + ky &* k
+                    if oddRow { tapRow(S.self, xRow, wRow, &a2, &a3) } else { tapRow(S.self, xRow, wRow, &a0, &a1) }
+                    oddRow.toggle()
                 }
-                UnsafeMutableRawPointer(yRow + ox).storeBytes(of: acc, as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(yRow + ox).storeBytes(of: (a0 + a1) + (a2 + a3), as: SIMD8<Float>.self)
             }
             if vcols.count >= 8 {
                 for ox in 0..<vcols.lowerBound { scalar(ox) }
@@ -180,6 +184,19 @@ enum DepthwiseKernel {
                 for ox in 0..<g.outW { scalar(ox) }
             }
         }
+    }
+
+    /// One kernel row's taps for 8 output columns, alternating between two accumulators.
+    @inline(__always)
+    static func tapRow<S: TapShape>(_: S.Type, _ xRow: UnsafePointer<Float>, _ wRow: UnsafePointer<Float>,
+                                    _ a: inout SIMD8<Float>, _ b: inout SIMD8<Float>) {
+        var kx = 0
+        while kx &+ 1 < S.k {
+            a.addProduct(SIMD8(repeating: wRow[kx]), load8(xRow + kx, stride: S.s))
+            b.addProduct(SIMD8(repeating: wRow[kx &+ 1]), load8(xRow + (kx &+ 1), stride: S.s))
+            kx &+= 2
+        }
+        if kx < S.k { a.addProduct(SIMD8(repeating: wRow[kx]), load8(xRow + kx, stride: S.s)) }
     }
 
     /// Stride-2 backward to the input of one plane, written as a gather (dx fully overwritten):
@@ -218,9 +235,9 @@ enum DepthwiseKernel {
                 for ky in stride(from: kyFirst, to: g.kH, by: 2) {
                     let oy = (iy + g.padTop - ky) >> 1
                     guard oy >= 0 && oy < g.outH else { continue }
-                    let dyRow = dy + oy * g.outW + j
-                    for (kx, d) in even { e.addProduct(SIMD8(repeating: w[ky * g.kW + kx]), load8(dyRow + d, stride: 1)) }
-                    for (kx, d) in odd { o.addProduct(SIMD8(repeating: w[ky * g.kW + kx]), load8(dyRow + d, stride: 1)) }
+                    let dyRow = dy + (oy &* g.outW &+ j), wRow = w + ky &* g.kW
+                    for (kx, d) in even { e.addProduct(SIMD8(repeating: wRow[kx]), load8(dyRow + d, stride: 1)) }
+                    for (kx, d) in odd { o.addProduct(SIMD8(repeating: wRow[kx]), load8(dyRow + d, stride: 1)) }
                 }
                 var both = SIMD16<Float>()
                 both.evenHalf = e
