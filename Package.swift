@@ -42,11 +42,14 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fastMath),
+        // Finite-difference gradient checks and a seeded generator, shared by the test targets.
+        .target(name: "TestSupport", dependencies: ["Engine"], path: "Tests/TestSupport", swiftSettings: fastMath),
         .testTarget(
             name: "EngineTests",
-            dependencies: ["Engine"],
+            dependencies: ["Engine", "TestSupport"],
             resources: [.copy("Fixtures")],
             swiftSettings: fastMath),
+        .testTarget(name: "VisualizeTests", dependencies: ["Visualize", "TestSupport"], swiftSettings: fastMath),
     ],
     // Numeric kernels pass raw buffers into DispatchQueue.concurrentPerform; Swift 5 mode keeps that
     // free of Sendable ceremony. Data races are avoided by construction (disjoint chunks).

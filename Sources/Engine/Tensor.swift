@@ -59,8 +59,9 @@ extension Tensor {
         GradMode.enabled && inputs.contains { $0.map { $0.requiresGrad || $0.backwardFn != nil } ?? false }
     }
 
-    /// Attach `backward` to this freshly made output if any parent needs a gradient.
-    func record(op name: String, parents: [Tensor], _ backward: @escaping (inout [Float]) -> Void) {
+    /// Attach `backward` to this freshly made output if any parent needs a gradient. This is how an op is
+    /// defined (here or in another module): compute the output, then record how its gradient reaches its inputs.
+    public func record(op name: String, parents: [Tensor], _ backward: @escaping (inout [Float]) -> Void) {
         op = name
         guard Tensor.needsGrad(parents) else { return }
         self.parents = parents
@@ -70,8 +71,8 @@ extension Tensor {
     /// Whether this tensor takes part in gradient flow (is a leaf that wants one, or depends on one).
     var tracksGrad: Bool { requiresGrad || backwardFn != nil }
 
-    /// Add `g` into this tensor's gradient buffer.
-    func accumulate(_ g: [Float]) {
+    /// Add `g` into this tensor's gradient buffer (a no-op for tensors outside the gradient graph).
+    public func accumulate(_ g: [Float]) {
         guard tracksGrad else { return }
         if grad == nil {
             grad = g

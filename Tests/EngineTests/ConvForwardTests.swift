@@ -1,5 +1,6 @@
 import XCTest
 @testable import Engine
+import TestSupport
 
 /// The fast conv paths against a direct six-loop convolution written from the definition.
 final class ConvForwardTests: XCTestCase {

@@ -1,5 +1,6 @@
 import XCTest
 @testable import Engine
+import TestSupport
 
 /// Every op's backward against central finite differences (random shapes, stride 2, odd sizes, depthwise 5×5).
 final class OpGradientTests: XCTestCase {
@@ -125,5 +126,19 @@ final class OpGradientTests: XCTestCase {
         let y = sum(add(multiply(x, x), x))
         y.backward()
         for i in 0..<5 { XCTAssertEqual(x.grad![i], 2 * x.data[i] + 1, accuracy: 1e-5) }
+    }
+}
+
+final class ShapeOpGradientTests: XCTestCase {
+    var rng = TestRNG(seed: 5)
+
+    func testSigmoidTransposeMatmulStackPlane() {
+        let x = rng.tensor([3, 4], in: -3...3), y = rng.tensor([4, 5]), z = rng.tensor([3, 4])
+        checkGradients([x]) { sigmoid($0[0]) }
+        checkGradients([x]) { transpose($0[0]) }
+        checkGradients([x, y]) { matmul($0[0], $0[1]) }
+        checkGradients([x, z]) { stack([$0[0], $0[1]]) }
+        checkGradients([x]) { plane($0[0], 2) }
+        XCTAssertEqual(matmul(Tensor(shape: [1, 2], data: [1, 2]), Tensor(shape: [2, 2], data: [3, 4, 5, 6])).data, [13, 16])
     }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Pointwise nonlinearities. Convolutions can apply one as a fused epilogue (one pass over the output);
 /// the same definitions back the standalone `relu` / `relu6` ops.
 public enum Activation: String, Sendable, Codable {
@@ -48,6 +50,17 @@ func activate(_ x: Tensor, _ act: Activation) -> Tensor {
         g.withUnsafeMutableBufferPointer { d in
             out.data.withUnsafeBufferPointer { act.maskGradient(d.baseAddress!, output: $0.baseAddress!, count: d.count) }
         }
+        x.accumulate(g)
+    }
+    return out
+}
+
+/// 1 / (1 + e^-x): maps an unconstrained parameterization into [0, 1] pixel values.
+public func sigmoid(_ x: Tensor) -> Tensor {
+    let out = Tensor(shape: x.shape, data: x.data.map { 1 / (1 + expf(-$0)) })
+    out.record(op: "sigmoid", parents: [x]) { [unowned out] g in
+        // dσ/dx = σ(1 − σ), from the output.
+        for i in 0..<g.count { let s = out.data[i]; g[i] *= s * (1 - s) }
         x.accumulate(g)
     }
     return out

@@ -27,3 +27,10 @@ public func multiply(_ a: Tensor, _ b: Tensor) -> Tensor {
     }
     return out
 }
+
+/// x + c for a constant c.
+public func shift(_ x: Tensor, by c: Float) -> Tensor {
+    let out = Tensor(shape: x.shape, data: x.data.map { $0 + c })
+    out.record(op: "shift", parents: [x]) { g in x.accumulate(g) }
+    return out
+}

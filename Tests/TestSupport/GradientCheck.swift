@@ -1,28 +1,28 @@
 import XCTest
-@testable import Engine
+import Engine
 
 /// Small deterministic generator so every test run sees the same numbers.
-struct TestRNG: RandomNumberGenerator {
+public struct TestRNG: RandomNumberGenerator {
     var state: UInt64
-    init(seed: UInt64) { state = seed &+ 0x9E3779B97F4A7C15 }
-    mutating func next() -> UInt64 {
+    public init(seed: UInt64) { state = seed &+ 0x9E3779B97F4A7C15 }
+    public mutating func next() -> UInt64 {
         state &+= 0x9E3779B97F4A7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
         z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
         return z ^ (z >> 31)
     }
-    mutating func uniform(_ n: Int, in range: ClosedRange<Float> = -1...1) -> [Float] {
+    public mutating func uniform(_ n: Int, in range: ClosedRange<Float> = -1...1) -> [Float] {
         (0..<n).map { _ in Float.random(in: range, using: &self) }
     }
-    mutating func tensor(_ shape: [Int], in range: ClosedRange<Float> = -1...1, grad: Bool = true) -> Tensor {
+    public mutating func tensor(_ shape: [Int], in range: ClosedRange<Float> = -1...1, grad: Bool = true) -> Tensor {
         Tensor(shape: shape, data: uniform(shape.reduce(1, *), in: range), requiresGrad: grad)
     }
 }
 
 /// Checks the analytic gradient of `sum(f(inputs) * r)` against central finite differences on a sample of
 /// coordinates of every input that requires a gradient.
-func checkGradients(_ inputs: [Tensor], samples: Int = 24, step: Float = 1e-2, tolerance: Double = 2e-2,
+public func checkGradients(_ inputs: [Tensor], samples: Int = 24, step: Float = 1e-2, tolerance: Double = 2e-2,
                     seed: UInt64 = 1, file: StaticString = #filePath, line: UInt = #line,
                     _ f: ([Tensor]) -> Tensor) {
     var rng = TestRNG(seed: seed)
