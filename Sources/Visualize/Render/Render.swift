@@ -1,0 +1,52 @@
+import Engine
+import Foundation
+
+/// Everything that determines a rendering, so it can be recorded and reproduced.
+public struct RenderSettings: Codable, Sendable {
+    public enum Parameterization: String, Codable, Sendable { case fft, pixel }
+    public var steps = 512
+    public var learningRate: Float = 0.05
+    public var size = 224
+    public var batch = 1
+    public var parameterization = Parameterization.fft
+    public var decorrelate = true
+    public var transforms = TransformSettings()
+    public var seed: UInt64 = 0
+
+    public init() {}
+}
+
+public struct RenderResult {
+    /// [N, 3, H, W] in [0, 1].
+    public var image: Tensor
+    /// The objective after each step (on that step's transformed image).
+    public var history: [Float]
+}
+
+/// Model input from an image in [0, 1]: the same (x·255 − 127) / 128 as photos get.
+public func modelInput(fromUnitImage image: Tensor) -> Tensor { shift(scale(image, by: 255 / 128), by: -127 / 128) }
+
+/// Activation maximization: Adam on the image parameterization, the objective evaluated on a randomly
+/// transformed copy every step. `progress(step, value)` is called after each step.
+public func render(_ model: EfficientNetLite, _ objective: Objective, _ settings: RenderSettings,
+                   progress: (Int, Float) -> Void = { _, _ in }) -> RenderResult {
+    var generator = SeededGenerator(seed: settings.seed)
+    let param: ImageParameterization = switch settings.parameterization {
+    case .fft: FFTImage(batch: settings.batch, height: settings.size, width: settings.size, decorrelate: settings.decorrelate,
+                        generator: &generator)
+    case .pixel: PixelImage(batch: settings.batch, height: settings.size, width: settings.size, decorrelate: settings.decorrelate,
+                            generator: &generator)
+    }
+    var adam = Adam(learningRate: settings.learningRate)
+    var history: [Float] = []
+    for step in 0..<settings.steps {
+        for v in param.variables { v.grad = nil }
+        let transformed = settings.transforms.apply(param.image(), settings.transforms.draw(&generator))
+        let value = objective.evaluate(model.forward(modelInput(fromUnitImage: transformed), capture: objective.layers))
+        value.backward()
+        adam.update(param.variables, ascend: true)
+        history.append(value.item)
+        progress(step, value.item)
+    }
+    return RenderResult(image: GradMode.withoutGrad { param.image() }, history: history)
+}
