@@ -60,7 +60,9 @@ public func sigmoid(_ x: Tensor) -> Tensor {
     let out = Tensor(shape: x.shape, data: x.data.map { 1 / (1 + expf(-$0)) })
     out.record(op: "sigmoid", parents: [x]) { [unowned out] g in
         // dσ/dx = σ(1 − σ), from the output.
-        for i in 0..<g.count { let s = out.data[i]; g[i] *= s * (1 - s) }
+        out.data.withUnsafeBufferPointer { y in g.withUnsafeMutableBufferPointer { d in
+            for i in 0..<d.count { d[i] *= y[i] * (1 - y[i]) }
+        } }
         x.accumulate(g)
     }
     return out
