@@ -31,7 +31,7 @@ let package = Package(
         .target(
             name: "Engine",
             dependencies: ["CBLAS", "CImageCodecs", "CWebP"],
-            resources: [.copy("Resources/imagenet_classes.txt")],
+            resources: [.copy("Resources/imagenet_classes.txt"), .copy("Resources/imagenet_wnids.txt")],
             swiftSettings: fastMath),
         .target(name: "Visualize", dependencies: ["Engine", "CCairo"], swiftSettings: fastMath),
         .target(name: "Adversarial", dependencies: ["Engine"], swiftSettings: fastMath),

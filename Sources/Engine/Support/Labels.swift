@@ -42,7 +42,9 @@ public struct ImageNetLabels: Sendable {
         if exact.count > 1 || viaSynonym.count > 1 { return .ambiguous(Array(Set(exact + viaSynonym)).sorted()) }
         // Nearest names by edit distance, plus any whose words contain the query.
         let scored = names.indices.map { i -> (Int, Int) in
-            let d = synonyms[i].map { editDistance($0.lowercased(), q) }.min() ?? Int.max
+            // Against each synonym and each of its words, so "catt" finds "tabby cat" through "cat".
+            let words = synonyms[i].flatMap { [$0] + $0.split(separator: " ").map(String.init) }
+            let d = words.map { editDistance($0.lowercased(), q) }.min() ?? Int.max
             return (names[i].lowercased().contains(q) ? 0 : d, i)
         }.sorted { $0 < $1 }
         return .notFound(suggestions: scored.prefix(5).map { names[$0.1] })

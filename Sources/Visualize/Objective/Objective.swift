@@ -1,4 +1,5 @@
 import Engine
+import Foundation
 
 /// Something to maximize, computed from named activations of the model (Lucid's `objectives`).
 /// Objectives combine with +, − and scalar ×, so `channel(blocks.5, 17) - 0.5 * channel(blocks.5, 3)` works.
@@ -39,9 +40,38 @@ public struct Objective: CustomStringConvertible {
         }
     }
 
+    /// A direction in a layer's channel space (Lucid's `direction`): the mean over space of Σ_c v_c·a_c.
+    public static func direction(_ layer: String, _ vector: [Float], name: String = "direction") -> Objective {
+        Objective(layers: [layer], description: "\(name)@\(layer)") { acts in
+            let a = acts[layer]!
+            precondition(a.shape[1] == vector.count, "direction has \(vector.count) entries, \(layer) has \(a.shape[1]) channels")
+            let spatial = a.rank == 4 ? a.shape[2] * a.shape[3] : 1
+            let perChannel = Tensor(shape: [1, vector.count] + (a.rank == 4 ? [1, 1] : []), data: vector)
+            return scale(sum(multiply(a, broadcastChannels(perChannel, like: a))), by: 1 / Float(spatial))
+        }
+    }
+
     /// A class logit (pre-softmax), the usual "ideal class" objective.
     public static func classLogit(_ index: Int) -> Objective {
         Objective(layers: ["logits"], description: "logits:\(index)") { acts in sum(selectColumn(acts["logits"]!, index)) }
+    }
+
+    /// log p(class ∈ group): log Σ_{c∈group} softmax(logits)_c. For one class this is its log-probability,
+    /// which (unlike the logit) also pushes the other classes down.
+    public static func classLogProbability(_ indices: [Int], name: String) -> Objective {
+        Objective(layers: ["logits"], description: "log p(\(name))") { acts in
+            sum(logSumExp(logSoftmax(acts["logits"]!), columns: indices))
+        }
+    }
+
+    /// The same objective under another description.
+    public func named(_ description: String) -> Objective { Objective(layers: layers, description: description, evaluate: evaluate) }
+
+    /// The same objective on image `b` of the batch only (batch of units, one per image).
+    public func onImage(_ b: Int) -> Objective {
+        Objective(layers: layers, description: description) { acts in
+            self.evaluate(acts.mapValues { a in plane(a, b).reshaped([1] + a.shape.dropFirst()) })
+        }
     }
 
     public static func + (a: Objective, b: Objective) -> Objective {
@@ -55,4 +85,49 @@ public struct Objective: CustomStringConvertible {
     public static prefix func - (a: Objective) -> Objective { Objective(layers: a.layers, description: "-\(a)") { scale(a.evaluate($0), by: -1) } }
 
     public static func - (a: Objective, b: Objective) -> Objective { a + (-b) }
+
+    /// Σ of objectives, each on its own image of the batch.
+    public static func perImage(_ objectives: [Objective]) -> Objective {
+        precondition(!objectives.isEmpty)
+        if objectives.count == 1 { return objectives[0] }
+        return Objective(layers: objectives.reduce(into: Set<String>()) { $0.formUnion($1.layers) },
+                         description: objectives.map(\.description).joined(separator: " | ")) { acts in
+            objectives.enumerated().map { $1.onImage($0).evaluate(acts) }.dropFirst().reduce(objectives[0].onImage(0).evaluate(acts), add)
+        }
+    }
+}
+
+/// [1, C(, 1, 1)] repeated to the shape of `like` ([N, C(, H, W)]); backward sums over the repeated axes.
+func broadcastChannels(_ v: Tensor, like a: Tensor) -> Tensor {
+    let n = a.shape[0], c = a.shape[1], spatial = a.count / (n * c)
+    var y = [Float](repeating: 0, count: a.count)
+    for b in 0..<n { for ch in 0..<c { for i in 0..<spatial { y[(b * c + ch) * spatial + i] = v.data[ch] } } }
+    let out = Tensor(shape: a.shape, data: y)
+    out.record(op: "broadcastChannels", parents: [v]) { g in
+        var dv = [Float](repeating: 0, count: c)
+        for b in 0..<n { for ch in 0..<c { for i in 0..<spatial { dv[ch] += g[(b * c + ch) * spatial + i] } } }
+        v.accumulate(dv)
+    }
+    return out
+}
+
+/// log Σ_{k∈columns} exp(x[n, k]) per row: [N, K] -> [N]. Backward: softmax over the chosen columns.
+public func logSumExp(_ x: Tensor, columns: [Int]) -> Tensor {
+    precondition(x.rank == 2 && !columns.isEmpty && columns.allSatisfy { $0 >= 0 && $0 < x.shape[1] })
+    let n = x.shape[0], width = x.shape[1]
+    var y = [Float](repeating: 0, count: n), weights = [Float](repeating: 0, count: n * columns.count)
+    for r in 0..<n {
+        let m = columns.map { x.data[r * width + $0] }.max()!
+        let e = columns.map { Double(expf(x.data[r * width + $0] - m)) }
+        let s = e.reduce(0, +)
+        y[r] = m + Float(log(s))
+        for (j, v) in e.enumerated() { weights[r * columns.count + j] = Float(v / s) }
+    }
+    let out = Tensor(shape: [n], data: y)
+    out.record(op: "logSumExp", parents: [x]) { g in
+        var dx = [Float](repeating: 0, count: x.count)
+        for r in 0..<n { for (j, k) in columns.enumerated() { dx[r * width + k] += g[r] * weights[r * columns.count + j] } }
+        x.accumulate(dx)
+    }
+    return out
 }

@@ -1,4 +1,5 @@
 import Engine
+import Foundation
 
 /// How the optimized variables become an RGB image in [0, 1]: `image()` is differentiable with respect to
 /// `variables`, which the optimizer updates.
@@ -6,6 +7,9 @@ public protocol ImageParameterization: AnyObject {
     var variables: [Tensor] { get }
     /// [N, 3, H, W] in [0, 1].
     func image() -> Tensor
+    /// Blurs the image (before the sigmoid) in place with a Gaussian of σ pixels — the "blur every N steps"
+    /// regularizer, applied to the variables so the optimizer continues from the blurred image.
+    func blur(sigma: Float)
 }
 
 /// Lucid's colour decorrelation: the optimization runs in a decorrelated colour basis (the square root of
@@ -54,6 +58,12 @@ public final class FFTImage: ImageParameterization {
         let t = batch == 1 ? images[0] : stack(images.map { $0.reshaped([3, height, width]) })
         return sigmoid(decorrelate ? ColorDecorrelation.apply(t) : t)
     }
+
+    /// Blurring is a product in the frequency domain: every spectrum entry times the Gaussian's response.
+    public func blur(sigma: Float) {
+        let response = basis.gaussianResponse(sigma: Double(sigma)), plane = response.count
+        for i in 0..<spectrum.count { spectrum.data[i] *= response[i % plane] }
+    }
 }
 
 /// Plain pixels through a sigmoid (Lucid's `image(..., fft=False)`), optionally colour-decorrelated.
@@ -70,4 +80,60 @@ public final class PixelImage: ImageParameterization {
     }
 
     public func image() -> Tensor { sigmoid(decorrelate ? ColorDecorrelation.apply(pixels) : pixels) }
+
+    public func blur(sigma: Float) { pixels.data = gaussianBlur(pixels, sigma: sigma).data }
+
+    /// Starts from a photo ([1, 3, H, W] in [0, 1]) instead of noise: the inverse of sigmoid (and of the colour
+    /// basis), so `image()` returns the photo — for DeepDream on a picture.
+    public init(photo: Tensor, decorrelate: Bool = true) {
+        self.decorrelate = decorrelate
+        var logits = photo.data.map { v -> Float in let p = min(max(v, 1e-3), 1 - 1e-3); return log(p / (1 - p)) }
+        if decorrelate {
+            let inverse = ColorDecorrelation.inverseMatrix, plane = photo.shape[2] * photo.shape[3]
+            for b in 0..<photo.shape[0] { for i in 0..<plane {
+                let base = b * 3 * plane + i
+                let v = (0..<3).map { logits[base + $0 * plane] }
+                for r in 0..<3 { logits[base + r * plane] = (0..<3).map { inverse[r][$0] * v[$0] }.reduce(0, +) }
+            } }
+        }
+        pixels = Tensor(shape: photo.shape, data: logits, requiresGrad: true)
+    }
+}
+
+extension ColorDecorrelation {
+    /// Inverse of the normalized 3×3 colour matrix (for starting from a photo).
+    static let inverseMatrix: [[Float]] = {
+        let m = (0..<3).map { r in (0..<3).map { c in Double(weight.data[r * 3 + c]) } }
+        let det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+            + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
+        var inv = [[Float]](repeating: [0, 0, 0], count: 3)
+        for r in 0..<3 { for c in 0..<3 {
+            let rows = [0, 1, 2].filter { $0 != c }, cols = [0, 1, 2].filter { $0 != r }
+            let minor = m[rows[0]][cols[0]] * m[rows[1]][cols[1]] - m[rows[0]][cols[1]] * m[rows[1]][cols[0]]
+            inv[r][c] = Float(((r + c) % 2 == 0 ? 1 : -1) * minor / det)
+        } }
+        return inv
+    }()
+}
+
+/// Separable Gaussian blur of each [H, W] plane (edges clamped), no gradient: an in-place regularizer step.
+func gaussianBlur(_ x: Tensor, sigma: Float) -> Tensor {
+    let radius = max(1, Int((3 * sigma).rounded(.up)))
+    var kernel = (-radius...radius).map { expf(-Float($0 * $0) / (2 * sigma * sigma)) }
+    let total = kernel.reduce(0, +); kernel = kernel.map { $0 / total }
+    let h = x.shape[x.rank - 2], w = x.shape[x.rank - 1], planes = x.count / (h * w)
+    var tmp = x.data, out = x.data
+    for p in 0..<planes { let base = p * h * w
+        for r in 0..<h { for q in 0..<w {
+            var acc: Float = 0
+            for k in -radius...radius { acc += kernel[k + radius] * x.data[base + r * w + min(max(q + k, 0), w - 1)] }
+            tmp[base + r * w + q] = acc
+        } }
+        for r in 0..<h { for q in 0..<w {
+            var acc: Float = 0
+            for k in -radius...radius { acc += kernel[k + radius] * tmp[base + min(max(r + k, 0), h - 1) * w + q] }
+            out[base + r * w + q] = acc
+        } }
+    }
+    return Tensor(shape: x.shape, data: out)
 }

@@ -50,6 +50,19 @@ public struct SpectralBasis: Sendable {
         return out
     }
 
+    /// The frequency response of a Gaussian blur of σ pixels, exp(−2π²σ²|f|²), per half-spectrum entry [H, FW].
+    public func gaussianResponse(sigma: Double) -> [Float] {
+        var out = [Float]()
+        for fy in 0..<height {
+            let ny = Double(fy <= (height - 1) / 2 ? fy : fy - height) / Double(height)
+            for fx in 0..<spectrumWidth {
+                let nx = Double(fx) / Double(width)
+                out.append(Float(exp(-2 * Double.pi * Double.pi * sigma * sigma * (nx * nx + ny * ny))))
+            }
+        }
+        return out
+    }
+
     /// Real image [C, H, W] from a spectrum given as real and imaginary parts, each [C, H, FW].
     public func inverse(real: Tensor, imaginary: Tensor) -> Tensor {
         let c = real.shape[0], fw = spectrumWidth

@@ -11,6 +11,7 @@ public struct RenderSettings: Codable, Sendable {
     public var parameterization = Parameterization.fft
     public var decorrelate = true
     public var transforms = TransformSettings()
+    public var regularizers = Regularizers()
     public var seed: UInt64 = 0
 
     public init() {}
@@ -19,34 +20,47 @@ public struct RenderSettings: Codable, Sendable {
 public struct RenderResult {
     /// [N, 3, H, W] in [0, 1].
     public var image: Tensor
-    /// The objective after each step (on that step's transformed image).
+    /// The objective after each step (on that step's transformed image), before regularizer penalties.
     public var history: [Float]
+    /// The weighted regularizer penalty at each step (0 without regularizers).
+    public var penalties: [Float]
 }
 
 /// Model input from an image in [0, 1]: the same (x·255 − 127) / 128 as photos get.
 public func modelInput(fromUnitImage image: Tensor) -> Tensor { shift(scale(image, by: 255 / 128), by: -127 / 128) }
 
-/// Activation maximization: Adam on the image parameterization, the objective evaluated on a randomly
-/// transformed copy every step. `progress(step, value)` is called after each step.
-public func render(_ model: EfficientNetLite, _ objective: Objective, _ settings: RenderSettings,
-                   progress: (Int, Float) -> Void = { _, _ in }) -> RenderResult {
-    var generator = SeededGenerator(seed: settings.seed)
-    let param: ImageParameterization = switch settings.parameterization {
+/// The parameterization `settings` asks for, drawn from `generator`.
+public func makeParameterization(_ settings: RenderSettings, generator: inout SeededGenerator) -> ImageParameterization {
+    switch settings.parameterization {
     case .fft: FFTImage(batch: settings.batch, height: settings.size, width: settings.size, decorrelate: settings.decorrelate,
                         generator: &generator)
     case .pixel: PixelImage(batch: settings.batch, height: settings.size, width: settings.size, decorrelate: settings.decorrelate,
                             generator: &generator)
     }
+}
+
+/// Activation maximization: Adam on the image parameterization, the objective evaluated on a randomly
+/// transformed copy every step, minus the regularizers on the untransformed image. `start` replaces the random
+/// initial image (DeepDream on a photo). `progress(step, objective)` is called after each step.
+public func render(_ model: EfficientNetLite, _ objective: Objective, _ settings: RenderSettings,
+                   start: ImageParameterization? = nil, progress: (Int, Float) -> Void = { _, _ in }) -> RenderResult {
+    var generator = SeededGenerator(seed: settings.seed)
+    let param = start ?? makeParameterization(settings, generator: &generator)
     var adam = Adam(learningRate: settings.learningRate)
-    var history: [Float] = []
+    var history: [Float] = [], penalties: [Float] = []
+    let reg = settings.regularizers
     for step in 0..<settings.steps {
         for v in param.variables { v.grad = nil }
-        let transformed = settings.transforms.apply(param.image(), settings.transforms.draw(&generator))
+        let image = param.image()
+        let transformed = settings.transforms.apply(image, settings.transforms.draw(&generator))
         let value = objective.evaluate(model.forward(modelInput(fromUnitImage: transformed), capture: objective.layers))
-        value.backward()
+        let penalty = reg.penalty(image)
+        (penalty.map { add(value, scale($0, by: -1)) } ?? value).backward()
         adam.update(param.variables, ascend: true)
+        if reg.blurEvery > 0 && (step + 1) % reg.blurEvery == 0 && step + 1 < settings.steps { param.blur(sigma: reg.blurSigma) }
         history.append(value.item)
+        penalties.append(penalty?.item ?? 0)
         progress(step, value.item)
     }
-    return RenderResult(image: GradMode.withoutGrad { param.image() }, history: history)
+    return RenderResult(image: GradMode.withoutGrad { param.image() }, history: history, penalties: penalties)
 }

@@ -1,0 +1,72 @@
+import ArgumentParser
+import Engine
+import Foundation
+import Visualize
+
+struct Ideal: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Render the model's ideal image of a class (or of a group of classes: --class dog).",
+        discussion: """
+        A class is an index (281), a name or synonym from the label list ("tiger cat", "tabby"), or a WordNet noun \
+        that covers several classes ("cat": the 5 domestic cats; "dog": the 118 dogs). A group is rendered by \
+        maximizing the log of its total probability.
+        Examples:
+          vizlab ideal --class "tiger cat"
+          vizlab ideal --class espresso --class volcano --grid
+          vizlab ideal --class dog --diversity 4
+        """)
+
+    enum ClassObjective: String, ExpressibleByArgument, CaseIterable {
+        /// The pre-softmax logit (Lucid's usual class objective).
+        case logit
+        /// log p(class): also pushes every other class down.
+        case logprob
+    }
+
+    @Option(name: .customLong("class"), help: "Class index, name, synonym or WordNet noun (repeat for several images).")
+    var classes: [String] = []
+
+    @Option(help: "What to maximize for a single class: logit or logprob (a group always uses logprob).")
+    var objective: ClassObjective = .logit
+
+    @Option(help: "Render N different images of the class, kept apart by a diversity term.")
+    var diversity: Int = 1
+
+    @Option(help: "Weight of the diversity term.")
+    var diversityWeight: Float = 10
+
+    @OptionGroup var options: RenderOptions
+
+    func validate() throws {
+        guard !classes.isEmpty else { throw ValidationError("give a class: --class NAME|INDEX (e.g. --class \"tiger cat\")") }
+        guard (1...64).contains(diversity) else { throw ValidationError("--diversity must be 1…64 (got \(diversity))") }
+        if diversity > 1 && classes.count > 1 { throw ValidationError("--diversity renders one class several times; give one --class") }
+    }
+
+    func run() throws {
+        let lookup = ClassLookup.standard()
+        var selections: [ClassSelection] = []
+        for q in classes {
+            do { selections.append(try lookup.resolve(q)) } catch { CLI.fail("--class \(CLI.describe(error))"); throw ExitCode(2) }
+        }
+        let model = try CLI.loadModel()
+        var items: [RenderItem] = []
+        for sel in selections {
+            if !sel.otherSenses.isEmpty || sel.isGroup {
+                FileHandle.standardError.write(Data("vizlab: --class \(sel.query) → \(sel.description)\(sel.otherSenses.isEmpty ? "" : "; other senses: " + sel.otherSenses.joined(separator: ", "))\n".utf8))
+            }
+            let name = sel.isGroup ? sel.description.components(separatedBy: ":")[0] : ImageNetLabels.shared.names[sel.indices[0]]
+            let obj: Objective = sel.isGroup || objective == .logprob ? .classLogProbability(sel.indices, name: name)
+                                                                       : .classLogit(sel.indices[0])
+            let base = CLI.fileName("class_" + (sel.isGroup ? name : "\(sel.indices[0])_\(name)"))
+            for copy in 0..<diversity {
+                items.append(RenderItem(name: diversity > 1 ? "\(base)_div\(copy)" : base, objective: obj, measure: obj,
+                                        caption: sel.isGroup ? "\(name) (\(sel.indices.count) classes)" : "\(name) (\(sel.indices[0]))",
+                                        classes: sel))
+            }
+        }
+        let extra: Objective? = diversity > 1 ? diversityWeight * Objective.diversity("blocks.12") : nil
+        try CLI.renderAndSave(model, items, options: options, extra: extra,
+                              batchName: items.count == 1 ? items[0].name : (diversity > 1 ? items[0].name.replacingOccurrences(of: "_div0", with: "_diversity") : "classes"))
+    }
+}
