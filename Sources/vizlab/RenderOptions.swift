@@ -38,6 +38,9 @@ struct RenderOptions: ParsableArguments {
     @Option(help: "Blur σ in pixels for --blur-every.")
     var blurSigma: Float = 0.5
 
+    @Option(help: "For the first N steps let gradients through clamped ReLU6 units (Lucid's redirected ReLU); 0: off.")
+    var redirectSteps: Int = 0
+
     @Option(help: "Random seed; the same seed and thread count give the same PNG.")
     var seed: UInt64 = 0
 
@@ -64,6 +67,7 @@ struct RenderOptions: ParsableArguments {
         for (name, v) in [("--tv", tv), ("--l1", l1), ("--l2", l2)] where !(v >= 0 && v < 1e6) {
             throw ValidationError("\(name) must be ≥ 0 (got \(v))")
         }
+        guard redirectSteps >= 0 else { throw ValidationError("--redirect-steps must be ≥ 0 (got \(redirectSteps))") }
         guard blurEvery >= 0 else { throw ValidationError("--blur-every must be ≥ 0 (got \(blurEvery))") }
         guard blurSigma > 0 && blurSigma <= 20 else { throw ValidationError("--blur-sigma must be in (0, 20] (got \(blurSigma))") }
     }
@@ -75,6 +79,7 @@ struct RenderOptions: ParsableArguments {
         s.transforms = noTransforms ? .none : TransformSettings()
         s.regularizers.totalVariation = tv; s.regularizers.l1 = l1; s.regularizers.l2 = l2
         s.regularizers.blurEvery = blurEvery; s.regularizers.blurSigma = blurSigma
+        s.redirectSteps = redirectSteps
         return s
     }
 }

@@ -36,6 +36,20 @@ public enum Activation: String, Sendable, Codable {
     }
 }
 
+/// Switch for Lucid's "redirected" ReLU gradient (see `Activation.maskGradient`). Off by default; the
+/// visualization loop turns it on for its first steps only. Not for attacks or parity checks: it is not the
+/// true gradient.
+public enum ClampGradient {
+    nonisolated(unsafe) public static var redirect = false
+
+    public static func redirecting<T>(_ on: Bool, _ body: () throws -> T) rethrows -> T {
+        let saved = redirect
+        redirect = on
+        defer { redirect = saved }
+        return try body()
+    }
+}
+
 /// max(x, 0).
 public func relu(_ x: Tensor) -> Tensor { activate(x, .relu) }
 

@@ -12,6 +12,9 @@ public struct RenderSettings: Codable, Sendable {
     public var decorrelate = true
     public var transforms = TransformSettings()
     public var regularizers = Regularizers()
+    /// For this many first steps, ReLU/ReLU6 pass gradients that would bring a clamped unit back into range
+    /// (Lucid's redirected ReLU), so a unit that starts dead or saturated on the initial noise still gets a signal.
+    public var redirectSteps = 0
     public var seed: UInt64 = 0
 
     public init() {}
@@ -55,7 +58,7 @@ public func render(_ model: EfficientNetLite, _ objective: Objective, _ settings
         let transformed = settings.transforms.apply(image, settings.transforms.draw(&generator))
         let value = objective.evaluate(model.forward(modelInput(fromUnitImage: transformed), capture: objective.layers))
         let penalty = reg.penalty(image)
-        (penalty.map { add(value, scale($0, by: -1)) } ?? value).backward()
+        ClampGradient.redirecting(step < settings.redirectSteps) { (penalty.map { add(value, scale($0, by: -1)) } ?? value).backward() }
         adam.update(param.variables, ascend: true)
         if reg.blurEvery > 0 && (step + 1) % reg.blurEvery == 0 && step + 1 < settings.steps { param.blur(sigma: reg.blurSigma) }
         history.append(value.item)
