@@ -2,9 +2,8 @@ import Foundation
 import XCTest
 @testable import Engine
 
-/// The `vizlab` binary as a user runs it: exit codes, one-line errors, JSON, and end-to-end classification
-/// of real photos (decode → preprocess → model). Needs `make setup` (weights + sample photos).
-final class CLITests: XCTestCase {
+/// Runs the built `vizlab` binary in a scratch folder. Needs `make setup` (weights + sample photos).
+class VizlabCLITestCase: XCTestCase {
     static let binary: URL = {
         let main = Bundle.main.bundleURL
         let dir = main.pathExtension == "xctest" ? main.deletingLastPathComponent() : main
@@ -47,6 +46,11 @@ final class CLITests: XCTestCase {
         return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
 
+}
+
+/// The `vizlab` binary as a user runs it: exit codes, one-line errors, JSON, and end-to-end classification
+/// of real photos (decode → preprocess → model).
+final class CLITests: VizlabCLITestCase {
     struct Entry: Decodable { var path: String; var top: [ClassScore]?; var error: String? }
 
     func testClassifiesSamplePhotosEndToEnd() throws {

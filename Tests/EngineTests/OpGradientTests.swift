@@ -88,6 +88,28 @@ final class OpGradientTests: XCTestCase {
         checkGradients([x]) { relu6($0[0]) }
     }
 
+    func testRedirectedClampGradient() {
+        // Pre-activations below 0, inside, above 6; upstream gradients of both signs.
+        let x = Tensor(shape: [6], data: [-1, -1, 3, 3, 7, 7], requiresGrad: true)
+        let seed: [Float] = [1, -1, 1, -1, 1, -1]
+        for (redirect, expected) in [(false, [0, 0, 1, -1, 0, 0] as [Float]), (true, [1, 0, 1, -1, 0, -1])] {
+            x.grad = nil
+            ClampGradient.redirecting(redirect) { relu6(x).backward(seed: seed) }
+            XCTAssertEqual(x.grad, expected, "redirect \(redirect)")
+        }
+        // The same through a conv's fused ReLU6 (the path the model uses).
+        let input = Tensor(shape: [1, 1, 1, 2], data: [1, 1], requiresGrad: true)
+        let w = Tensor(shape: [2, 1, 1, 1], data: [-1, 1])
+        for redirect in [false, true] {
+            input.grad = nil
+            ClampGradient.redirecting(redirect) {
+                conv2d(input, w, activation: .relu6).backward(seed: [1, 1, 1, 1])   // channel 0 is clamped at 0
+            }
+            XCTAssertEqual(input.grad, redirect ? [0, 0] : [1, 1], "redirect \(redirect)")
+        }
+        XCTAssertFalse(ClampGradient.redirect)
+    }
+
     func testAddScaleMultiply() {
         let a = rng.tensor([3, 4]), b = rng.tensor([3, 4])
         checkGradients([a, b]) { add($0[0], $0[1]) }

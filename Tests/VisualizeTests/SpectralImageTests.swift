@@ -26,8 +26,8 @@ final class SpectralImageTests: XCTestCase {
             let (re, im) = rfft2(image, h: h, w: w)
             let basis = SpectralBasis(height: h, width: w)
             let fw = basis.spectrumWidth
-            let back = basis.inverse(real: Tensor(shape: [1, h, fw], data: re), imaginary: Tensor(shape: [1, h, fw], data: im))
-            XCTAssertEqual(back.shape, [1, h, w])
+            let back = basis.inverse(Tensor(shape: [1, 2, h, 1, fw], data: re + im))
+            XCTAssertEqual(back.shape, [1, 1, h, w])
             let worst = zip(back.data, image).map { abs(Double($0) - $1) }.max()!
             XCTAssertLessThan(worst, 1e-4, "\(h)x\(w): irfft2(rfft2(x)) differs from x by \(worst)")
         }
@@ -37,9 +37,25 @@ final class SpectralImageTests: XCTestCase {
         var rng = TestRNG(seed: 4)
         for (h, w) in [(6, 8), (5, 7)] {
             let basis = SpectralBasis(height: h, width: w)
-            let re = rng.tensor([2, h, basis.spectrumWidth]), im = rng.tensor([2, h, basis.spectrumWidth])
-            checkGradients([re, im], samples: 30) { basis.inverse(real: $0[0], imaginary: $0[1]) }
+            let spectrum = rng.tensor([2, 2, h, 3, basis.spectrumWidth])
+            let scale = rng.uniform(h * basis.spectrumWidth, in: 0.5...2)
+            checkGradients([spectrum], samples: 40) { basis.inverse($0[0], scale: scale) }
         }
+    }
+
+    func testChannelsAndImagesAreIndependentTransforms() {
+        // Image b, channel c of the batched op equals the single-plane transform of its own spectrum.
+        var rng = TestRNG(seed: 6)
+        let (h, w) = (5, 8), basis = SpectralBasis(height: h, width: w), fw = basis.spectrumWidth
+        let spectrum = rng.tensor([2, 2, h, 3, fw], grad: false)
+        let all = basis.inverse(spectrum)
+        for b in 0..<2 { for c in 0..<3 {
+            var single = [Float]()
+            for part in 0..<2 { for row in 0..<h { for f in 0..<fw { single.append(spectrum.data[(((b * 2 + part) * h + row) * 3 + c) * fw + f]) } } }
+            let one = basis.inverse(Tensor(shape: [1, 2, h, 1, fw], data: single))
+            let part = Array(all.data[((b * 3 + c) * h * w)..<((b * 3 + c + 1) * h * w)])
+            XCTAssertLessThan(zip(part, one.data).map { abs($0 - $1) }.max()!, 1e-5)
+        } }
     }
 
     func testFrequencyScaleMatchesLucid() {

@@ -27,11 +27,24 @@ public enum Activation: String, Sendable, Codable {
 
     /// Multiplies `grad` in place by act'(x), read from the activation's *output* y:
     /// relu passes where y > 0, relu6 where 0 < y < 6 (as torch's hardtanh backward).
+    /// With `ClampGradient.redirect` on, a clamped unit also passes a gradient that would move it back into its
+    /// range (up from 0, down from 6) — Lucid's redirected ReLU, so a dead unit can still be woken up.
     func maskGradient(_ grad: UnsafeMutablePointer<Float>, output y: UnsafePointer<Float>, count: Int) {
+        if ClampGradient.redirect { return redirectGradient(grad, output: y, count: count) }
         switch self {
         case .identity: return
         case .relu: for i in 0..<count { grad[i] = y[i] > 0 ? grad[i] : 0 }
         case .relu6: for i in 0..<count where !(y[i] > 0 && y[i] < 6) { grad[i] = 0 }
+        }
+    }
+
+    /// `grad` is d(objective)/dy for gradient *ascent* (the visualization loop): at y = 0 a positive gradient
+    /// raises the input toward the active range, at y = 6 a negative one lowers it into the range.
+    private func redirectGradient(_ grad: UnsafeMutablePointer<Float>, output y: UnsafePointer<Float>, count: Int) {
+        switch self {
+        case .identity: return
+        case .relu: for i in 0..<count where y[i] <= 0 && grad[i] < 0 { grad[i] = 0 }
+        case .relu6: for i in 0..<count where (y[i] <= 0 && grad[i] < 0) || (y[i] >= 6 && grad[i] > 0) { grad[i] = 0 }
         }
     }
 }

@@ -54,3 +54,20 @@ func sgemmSingleThreadedBLAS(transA: Bool = false, transB: Bool = false, m: Int,
     _ = blasIsSingleThreaded
     sgemm(transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
 }
+
+/// C = alpha · op(A) · op(B) + beta · C on row-major buffers, the columns of C split over our threads (each
+/// running single-threaded BLAS). For other modules' ops (the spectral image) that need a plain large product.
+public func parallelGemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
+                         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    _ = blasIsSingleThreaded
+    let chunks = n >= 128 ? Parallel.threads : 1
+    Parallel.forEachChunk(chunks) { range in
+        for t in range {
+            let cols = (n * t / chunks)..<(n * (t + 1) / chunks)
+            let bCols = transB ? b + cols.lowerBound * ldb : b + cols.lowerBound
+            sgemm(transA: transA, transB: transB, m: m, n: cols.count, k: k, alpha: alpha, a: a, lda: lda,
+                  b: bCols, ldb: ldb, beta: beta, c: c + cols.lowerBound, ldc: ldc)
+        }
+    }
+}

@@ -5,7 +5,9 @@ import Foundation
 public struct Adam {
     public var learningRate: Float
     public var beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8
-    private var m: [ObjectIdentifier: [Float]] = [:], v: [ObjectIdentifier: [Float]] = [:]
+    /// First and second moments per variable, kept in a class so updating them in place never copies.
+    private final class Moments { var m: [Float], v: [Float]; init(_ n: Int) { m = .init(repeating: 0, count: n); v = m } }
+    private var moments: [ObjectIdentifier: Moments] = [:]
     private var step = 0
 
     public init(learningRate: Float = 0.05) { self.learningRate = learningRate }
@@ -14,18 +16,22 @@ public struct Adam {
     public mutating func update(_ variables: [Tensor], ascend: Bool = true) {
         step += 1
         let c1 = 1 - powf(beta1, Float(step)), c2 = 1 - powf(beta2, Float(step))
+        let (b1, b2, eps) = (beta1, beta2, epsilon)
+        let rate = (ascend ? 1 : -1) * learningRate / c1, inverseC2 = 1 / c2
         for p in variables {
             guard let g = p.grad else { continue }
             let id = ObjectIdentifier(p)
-            var mi = m[id] ?? [Float](repeating: 0, count: p.count), vi = v[id] ?? [Float](repeating: 0, count: p.count)
-            let sign: Float = ascend ? 1 : -1
-            for i in 0..<p.count {
-                mi[i] = beta1 * mi[i] + (1 - beta1) * g[i]
-                vi[i] = beta2 * vi[i] + (1 - beta2) * g[i] * g[i]
-                p.data[i] += sign * learningRate * (mi[i] / c1) / ((vi[i] / c2).squareRoot() + epsilon)
-            }
-            m[id] = mi; v[id] = vi
+            let state = moments[id] ?? Moments(p.count)
+            moments[id] = state
+            g.withUnsafeBufferPointer { g in state.m.withUnsafeMutableBufferPointer { m in
+                state.v.withUnsafeMutableBufferPointer { v in p.data.withUnsafeMutableBufferPointer { x in
+                    for i in 0..<x.count {
+                        m[i] = b1 * m[i] + (1 - b1) * g[i]
+                        v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
+                        x[i] += rate * m[i] / ((v[i] * inverseC2).squareRoot() + eps)
+                    }
+                } }
+            } }
         }
     }
 }
-

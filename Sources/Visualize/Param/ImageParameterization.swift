@@ -32,8 +32,9 @@ public enum ColorDecorrelation {
 public final class FFTImage: ImageParameterization {
     public let batch, height, width: Int
     let basis: SpectralBasis
-    let scale: Tensor
-    /// [N, 2 (re, im), 3, H, W/2+1].
+    /// Lucid's 1/frequency scale times its 1/4, per half-spectrum entry [H, FW].
+    let scale: [Float]
+    /// [N, 2 (re, im), H, 3, W/2+1] (see `SpectralBasis.inverse` for why channels sit inside the rows).
     public let spectrum: Tensor
     public let decorrelate: Bool
     public var variables: [Tensor] { [spectrum] }
@@ -42,27 +43,21 @@ public final class FFTImage: ImageParameterization {
                 decayPower: Double = 1, generator: inout SeededGenerator) {
         self.batch = batch; self.height = height; self.width = width; self.decorrelate = decorrelate
         basis = SpectralBasis(height: height, width: width)
-        let plane = basis.frequencyScale(decayPower: decayPower)
-        scale = Tensor(shape: [3, height, basis.spectrumWidth], data: Array([[Float]](repeating: plane, count: 3).joined()))
-        let count = batch * 2 * 3 * height * basis.spectrumWidth
-        spectrum = Tensor(shape: [batch, 2, 3, height, basis.spectrumWidth], data: generator.normal(count, sd: sd),
+        scale = basis.frequencyScale(decayPower: decayPower).map { $0 * 0.25 }
+        let count = batch * 2 * height * 3 * basis.spectrumWidth
+        spectrum = Tensor(shape: [batch, 2, height, 3, basis.spectrumWidth], data: generator.normal(count, sd: sd),
                           requiresGrad: true)
     }
 
     public func image() -> Tensor {
-        let images = (0..<batch).map { b -> Tensor in
-            let s = plane(spectrum, b)
-            let raw = basis.inverse(real: multiply(plane(s, 0), scale), imaginary: multiply(plane(s, 1), scale))
-            return Engine.scale(raw, by: 0.25).reshaped([1, 3, height, width])
-        }
-        let t = batch == 1 ? images[0] : stack(images.map { $0.reshaped([3, height, width]) })
+        let t = basis.inverse(spectrum, scale: scale)
         return sigmoid(decorrelate ? ColorDecorrelation.apply(t) : t)
     }
 
     /// Blurring is a product in the frequency domain: every spectrum entry times the Gaussian's response.
     public func blur(sigma: Float) {
-        let response = basis.gaussianResponse(sigma: Double(sigma)), plane = response.count
-        for i in 0..<spectrum.count { spectrum.data[i] *= response[i % plane] }
+        let response = basis.gaussianResponse(sigma: Double(sigma)), fw = basis.spectrumWidth
+        for i in 0..<spectrum.count { spectrum.data[i] *= response[(i / (3 * fw)) % height * fw + i % fw] }
     }
 }
 

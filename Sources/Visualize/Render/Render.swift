@@ -27,6 +27,8 @@ public struct RenderResult {
     public var history: [Float]
     /// The weighted regularizer penalty at each step (0 without regularizers).
     public var penalties: [Float]
+    /// Wall-clock seconds per phase summed over the steps (image, transforms, forward, backward, update).
+    public var phaseSeconds: [String: Double]
 }
 
 /// Model input from an image in [0, 1]: the same (x·255 − 127) / 128 as photos get.
@@ -52,18 +54,30 @@ public func render(_ model: EfficientNetLite, _ objective: Objective, _ settings
     var adam = Adam(learningRate: settings.learningRate)
     var history: [Float] = [], penalties: [Float] = []
     let reg = settings.regularizers
+    var phases: [String: Double] = [:]
+    var clock = DispatchTime.now().uptimeNanoseconds
+    func lap(_ phase: String) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        phases[phase, default: 0] += Double(now - clock) / 1e9
+        clock = now
+    }
     for step in 0..<settings.steps {
         for v in param.variables { v.grad = nil }
         let image = param.image()
+        lap("image")
         let transformed = settings.transforms.apply(image, settings.transforms.draw(&generator))
+        lap("transforms")
         let value = objective.evaluate(model.forward(modelInput(fromUnitImage: transformed), capture: objective.layers))
         let penalty = reg.penalty(image)
+        lap("forward")
         ClampGradient.redirecting(step < settings.redirectSteps) { (penalty.map { add(value, scale($0, by: -1)) } ?? value).backward() }
+        lap("backward")
         adam.update(param.variables, ascend: true)
         if reg.blurEvery > 0 && (step + 1) % reg.blurEvery == 0 && step + 1 < settings.steps { param.blur(sigma: reg.blurSigma) }
         history.append(value.item)
         penalties.append(penalty?.item ?? 0)
+        lap("update")
         progress(step, value.item)
     }
-    return RenderResult(image: GradMode.withoutGrad { param.image() }, history: history, penalties: penalties)
+    return RenderResult(image: GradMode.withoutGrad { param.image() }, history: history, penalties: penalties, phaseSeconds: phases)
 }
