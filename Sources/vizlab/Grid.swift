@@ -29,6 +29,7 @@ struct Grid: ParsableCommand {
         var totalVariationOfSavedImage: Float?
         var classProbabilityOnSavedImage: Float?
         var settings: RenderSettings
+        var classes: ClassSelection?
     }
 
     func validate() throws {
@@ -45,7 +46,7 @@ struct Grid: ParsableCommand {
                 let sidecarURL = URL(fileURLWithPath: path).deletingPathExtension().appendingPathExtension("json")
                 var caption = [URL(fileURLWithPath: path).lastPathComponent]
                 if let data = try? Data(contentsOf: sidecarURL), let s = try? JSONDecoder().decode(Sidecar.self, from: data) {
-                    caption = [s.objective, String(format: "value %.3g", s.valueOnSavedImage)
+                    caption = [s.classes?.description ?? s.objective, String(format: "value %.3g", s.valueOnSavedImage)
                         + (s.totalVariationOfSavedImage.map { String(format: ", TV %.3f", $0) } ?? "")
                         + (s.classProbabilityOnSavedImage.map { String(format: ", p %.3f", $0) } ?? ""),
                                String(format: "tv %g, seed %llu, %d steps", s.settings.regularizers.totalVariation, s.settings.seed, s.settings.steps)]

@@ -57,7 +57,7 @@ struct Ideal: ParsableCommand {
             }
             let name = sel.isGroup ? sel.description.components(separatedBy: ":")[0] : ImageNetLabels.shared.names[sel.indices[0]]
             let obj: Objective = sel.isGroup || objective == .logprob ? .classLogProbability(sel.indices, name: name)
-                                                                       : .classLogit(sel.indices[0])
+                                                                       : .classLogit(sel.indices[0]).named("logit \(name) (\(sel.indices[0]))")
             let base = CLI.fileName("class_" + (sel.isGroup ? name : "\(sel.indices[0])_\(name)"))
             for copy in 0..<diversity {
                 items.append(RenderItem(name: diversity > 1 ? "\(base)_div\(copy)" : base, objective: obj, measure: obj,

@@ -59,6 +59,6 @@ final class VisualizeCLITests: VizlabCLITestCase {
         XCTAssertNotNil(sidecar["classProbabilityOnSavedImage"])
         let expr = try cli.vizlab(["neuron", "blocks.5:17 - 0.5*blocks.5:3@2,2", "--steps", "2", "--size", "64", "--out", out.path])
         XCTAssertEqual(expr.status, 0, expr.stderr)
-        XCTAssertTrue(files().contains("neuron_blocks.5_17+-blocks.5_3_2_2.png"), "\(files())")
+        XCTAssertTrue(files().contains("neuron_blocks.5_17_-blocks.5_3_2_2.png"), "\(files())")
     }
 }
