@@ -15,9 +15,12 @@ build: setup      ## release build (-target-cpu haswell is set in Package.swift)
 test: setup       ## the whole test suite, in release (numeric code is 10-100x slower in debug)
 	$(SWIFT_TEST)
 
-demo: build       ## classify the sample photos and benchmark the engine
+demo: build       ## classify the sample photos, render a few pictures, benchmark the engine
 	@echo "== vizlab classify (sample photos in $(VIZLAB_HOME)/samples)"
 	$(VIZLAB) classify --top 3 $(VIZLAB_HOME)/samples/*.png $(VIZLAB_HOME)/samples/*.jpg
+	@echo "== vizlab channel / ideal (short 128-step renders; 512 is the default) -> out/demo"
+	$(VIZLAB) channel blocks.8:1,2,3,4 --steps 128 --seed 1 --out out/demo/channels
+	$(VIZLAB) ideal --class "tiger cat" --class cat --steps 128 --seed 1 --out out/demo/ideal
 	@echo "== vizlab bench"
 	$(VIZLAB) bench --runs 10
 

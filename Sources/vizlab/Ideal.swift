@@ -9,7 +9,7 @@ struct Ideal: ParsableCommand {
         discussion: """
         A class is an index (281), a name or synonym from the label list ("tiger cat", "tabby"), or a WordNet noun \
         that covers several classes ("cat": the 5 domestic cats; "dog": the 118 dogs). A group is rendered by \
-        maximizing the log of its total probability.
+        maximizing log Σ exp of its logits, so the model may settle on any member.
         Examples:
           vizlab ideal --class "tiger cat"
           vizlab ideal --class espresso --class volcano --grid
@@ -17,7 +17,7 @@ struct Ideal: ParsableCommand {
         """)
 
     enum ClassObjective: String, ExpressibleByArgument, CaseIterable {
-        /// The pre-softmax logit (Lucid's usual class objective).
+        /// The pre-softmax logit (Lucid's usual class objective); for a group log Σ exp(logits).
         case logit
         /// log p(class): also pushes every other class down.
         case logprob
@@ -26,7 +26,7 @@ struct Ideal: ParsableCommand {
     @Option(name: .customLong("class"), help: "Class index, name, synonym or WordNet noun (repeat for several images).")
     var classes: [String] = []
 
-    @Option(help: "What to maximize for a single class: logit or logprob (a group always uses logprob).")
+    @Option(help: "What to maximize: logit (for a group log Σ exp of its logits) or logprob (log of the class's or group's probability; saturates once it wins).")
     var objective: ClassObjective = .logit
 
     @Option(help: "Render N different images of the class, kept apart by a diversity term.")
@@ -56,8 +56,11 @@ struct Ideal: ParsableCommand {
                 FileHandle.standardError.write(Data("vizlab: --class \(sel.query) → \(sel.description)\(sel.otherSenses.isEmpty ? "" : "; other senses: " + sel.otherSenses.joined(separator: ", "))\n".utf8))
             }
             let name = sel.isGroup ? sel.description.components(separatedBy: ":")[0] : ImageNetLabels.shared.names[sel.indices[0]]
-            let obj: Objective = sel.isGroup || objective == .logprob ? .classLogProbability(sel.indices, name: name)
-                                                                       : .classLogit(sel.indices[0]).named("logit \(name) (\(sel.indices[0]))")
+            let obj: Objective = switch (objective, sel.isGroup) {
+            case (.logprob, _): .classLogProbability(sel.indices, name: name)
+            case (.logit, true): .classGroupLogit(sel.indices, name: name)
+            case (.logit, false): .classLogit(sel.indices[0]).named("logit \(name) (\(sel.indices[0]))")
+            }
             let base = CLI.fileName("class_" + (sel.isGroup ? name : "\(sel.indices[0])_\(name)"))
             for copy in 0..<diversity {
                 items.append(RenderItem(name: diversity > 1 ? "\(base)_div\(copy)" : base, objective: obj, measure: obj,

@@ -56,6 +56,12 @@ public struct Objective: CustomStringConvertible {
         Objective(layers: ["logits"], description: "logits:\(index)") { acts in sum(selectColumn(acts["logits"]!, index)) }
     }
 
+    /// log Σ_{c∈group} exp(logit_c): the group's "logit" — for one class exactly its logit. Unlike the
+    /// log-probability it does not saturate once the group wins, so the picture keeps sharpening.
+    public static func classGroupLogit(_ indices: [Int], name: String) -> Objective {
+        Objective(layers: ["logits"], description: "logit \(name)") { acts in sum(logSumExp(acts["logits"]!, columns: indices)) }
+    }
+
     /// log p(class ∈ group): log Σ_{c∈group} softmax(logits)_c. For one class this is its log-probability,
     /// which (unlike the logit) also pushes the other classes down.
     public static func classLogProbability(_ indices: [Int], name: String) -> Objective {
