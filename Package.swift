@@ -34,7 +34,7 @@ let package = Package(
             resources: [.copy("Resources/imagenet_classes.txt"), .copy("Resources/imagenet_wnids.txt")],
             swiftSettings: fastMath),
         .target(name: "Visualize", dependencies: ["Engine", "CCairo"], swiftSettings: fastMath),
-        .target(name: "Adversarial", dependencies: ["Engine"], swiftSettings: fastMath),
+        .target(name: "Adversarial", dependencies: ["Engine", "Visualize"], swiftSettings: fastMath),
         .executableTarget(
             name: "vizlab",
             dependencies: [
@@ -50,6 +50,7 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: fastMath),
         .testTarget(name: "VisualizeTests", dependencies: ["Visualize", "TestSupport"], swiftSettings: fastMath),
+        .testTarget(name: "AdversarialTests", dependencies: ["Adversarial", "TestSupport"], swiftSettings: fastMath),
     ],
     // Numeric kernels pass raw buffers into DispatchQueue.concurrentPerform; Swift 5 mode keeps that
     // free of Sendable ceremony. Data races are avoided by construction (disjoint chunks).

@@ -12,6 +12,9 @@ struct Classify: ParsableCommand {
     @Option(help: "How many classes to show per image.")
     var top: Int = 5
 
+    @Flag(name: .customLong("as-is"), help: "Feed 224x224 images to the model unchanged (no resize, no crop): how `vizlab attack --region crop` results are checked.")
+    var asIs = false
+
     @Flag(help: "Print one JSON document on stdout instead of text.")
     var json = false
 
@@ -30,7 +33,11 @@ struct Classify: ParsableCommand {
         var results: [Result] = []
         for path in images {
             do {
-                let input = Preprocess.modelInput(try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: path)))
+                let image = try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: path))
+                if asIs && (image.width != model.inputSize || image.height != model.inputSize) {
+                    throw ImageError(file: path, reason: "--as-is needs a \(model.inputSize)x\(model.inputSize) image, this one is \(image.width)x\(image.height)")
+                }
+                let input = asIs ? Preprocess.normalize(Preprocess.compositeOnWhite(image)) : Preprocess.modelInput(image)
                 let logits = GradMode.withoutGrad { model(input) }
                 let scores = model.topK(logits, k: top)[0]
                 results.append(Result(path: path, top: scores))

@@ -4,54 +4,82 @@ extension Preprocess {
     /// `modelInput` as a differentiable op on a float image: x [1, 3, H, W] with values in 0…255 (the photo as the
     /// user has it) → the model's [1, 3, crop, crop] input. The same PIL bicubic weights (the 22-bit fixed-point
     /// values, as floats) and the same centre crop, but without PIL's rounding to 8 bits after each pass, so it
-    /// is linear: the forward pass differs from the exact pipeline by under one 8-bit level, and attacks that
-    /// optimize through it check their result with the exact pipeline. Only the pixels the crop depends on are
-    /// computed.
+    /// is linear: the forward pass differs from the exact pipeline by about one 8-bit level, and attacks that
+    /// optimize through it check their result with the exact pipeline.
     public static func differentiableModelInput(_ x: Tensor, resize: Int = 256, crop: Int = 224) -> Tensor {
         precondition(x.rank == 4 && x.shape[0] == 1 && x.shape[1] == 3, "differentiableModelInput wants [1, 3, H, W], got \(x.shape)")
-        let h = x.shape[2], w = x.shape[3]
-        let (rw, rh) = resizedSize(width: w, height: h, shorter: resize)
-        precondition(rw >= crop && rh >= crop)
+        let plan = ResizeCropPlan(width: x.shape[3], height: x.shape[2], resize: resize, crop: crop)
+        let out = Tensor(shape: [1, 3, crop, crop], data: plan.apply(x.data))
+        out.record(op: "differentiableModelInput", parents: [x]) { g in x.accumulate(plan.transpose(g)) }
+        return out
+    }
+
+    /// RGB (already opaque) → model input, exactly as `modelInput`.
+    public static func modelInput(rgb: RGBImage, resize: Int = 256, crop: Int = 224) -> Tensor {
+        let (w, h) = resizedSize(width: rgb.width, height: rgb.height, shorter: resize)
+        return normalize(centerCrop(resizeBicubic(rgb, width: w, height: h), size: crop))
+    }
+}
+
+/// The linear map from a planar [3, H, W] image in 0…255 to the normalized [3, crop, crop] model input (PIL
+/// bicubic resize of the shorter side to `resize`, centre crop, (x − 127) / 128), and its transpose (how a
+/// gradient on the model input reaches the photo's pixels). Only the pixels the crop depends on are touched.
+public struct ResizeCropPlan: Sendable {
+    public let width: Int, height: Int, crop: Int
+    let horizontal: SeparableTaps, vertical: SeparableTaps
+    /// Source rows the crop depends on.
+    let rows: Range<Int>
+
+    public init(width: Int, height: Int, resize: Int = 256, crop: Int = 224) {
+        let (rw, rh) = Preprocess.resizedSize(width: width, height: height, shorter: resize)
+        precondition(rw >= crop && rh >= crop, "resized image \(rw)x\(rh) is smaller than the crop \(crop)")
         let top = Int((Double(rh - crop) / 2).rounded(.toNearestOrEven)), left = Int((Double(rw - crop) / 2).rounded(.toNearestOrEven))
-        let horizontal = SeparableTaps(inSize: w, outSize: rw, outputs: left..<(left + crop))
-        let vertical = SeparableTaps(inSize: h, outSize: rh, outputs: top..<(top + crop))
-        let rows = vertical.inputRange  // source rows the crop depends on
+        self.width = width; self.height = height; self.crop = crop
+        horizontal = SeparableTaps(inSize: width, outSize: rw, outputs: left..<(left + crop))
+        vertical = SeparableTaps(inSize: height, outSize: rh, outputs: top..<(top + crop))
+        rows = vertical.inputRange
+    }
+
+    public func apply(_ x: [Float]) -> [Float] {
+        precondition(x.count == 3 * width * height)
         var y = [Float](repeating: 0, count: 3 * crop * crop)
         var tmp = [Float](repeating: 0, count: rows.count * crop)
-        for c in 0..<3 {
-            x.data.withUnsafeBufferPointer { xs in
+        x.withUnsafeBufferPointer { xs in
+            for c in 0..<3 {
                 for (k, r) in rows.enumerated() {
-                    let row = xs.baseAddress! + (c * h + r) * w
+                    let row = xs.baseAddress! + (c * height + r) * width
                     for j in 0..<crop { tmp[k * crop + j] = horizontal.apply(j) { row[$0] } }
                 }
+                for i in 0..<crop { for j in 0..<crop {
+                    y[(c * crop + i) * crop + j] = (vertical.apply(i) { tmp[($0 - rows.lowerBound) * crop + j] } - 127) / 128
+                } }
             }
+        }
+        return y
+    }
+
+    /// Gradient on the [3, crop, crop] model input → gradient on the [3, H, W] pixels.
+    public func transpose(_ g: [Float]) -> [Float] {
+        precondition(g.count == 3 * crop * crop)
+        var dx = [Float](repeating: 0, count: 3 * width * height)
+        var dtmp = [Float](repeating: 0, count: rows.count * crop)
+        for c in 0..<3 {
+            for k in 0..<dtmp.count { dtmp[k] = 0 }
             for i in 0..<crop { for j in 0..<crop {
-                y[(c * crop + i) * crop + j] = (vertical.apply(i) { tmp[($0 - rows.lowerBound) * crop + j] } - 127) / 128
+                let gi = g[(c * crop + i) * crop + j] / 128
+                vertical.scatter(i) { dtmp[($0 - rows.lowerBound) * crop + j] += gi * $1 }
+            } }
+            for (k, r) in rows.enumerated() { for j in 0..<crop {
+                let gt = dtmp[k * crop + j]
+                horizontal.scatter(j) { dx[(c * height + r) * width + $0] += gt * $1 }
             } }
         }
-        let out = Tensor(shape: [1, 3, crop, crop], data: y)
-        out.record(op: "differentiableModelInput", parents: [x]) { g in
-            var dx = [Float](repeating: 0, count: x.count)
-            var dtmp = [Float](repeating: 0, count: rows.count * crop)
-            for c in 0..<3 {
-                for k in 0..<dtmp.count { dtmp[k] = 0 }
-                for i in 0..<crop { for j in 0..<crop {
-                    let gi = g[(c * crop + i) * crop + j] / 128
-                    vertical.scatter(i) { dtmp[($0 - rows.lowerBound) * crop + j] += gi * $1 }
-                } }
-                for (k, r) in rows.enumerated() { for j in 0..<crop {
-                    let gt = dtmp[k * crop + j]
-                    horizontal.scatter(j) { dx[(c * h + r) * w + $0] += gt * $1 }
-                } }
-            }
-            x.accumulate(dx)
-        }
-        return out
+        return dx
     }
 
     /// PIL's bicubic taps for some outputs of one axis (identity when the size does not change, as PIL skips
     /// the pass), as float weights.
-    struct SeparableTaps {
+    struct SeparableTaps: Sendable {
         let starts: [Int], weights: [[Float]]
 
         init(inSize: Int, outSize: Int, outputs: Range<Int>) {
@@ -59,7 +87,7 @@ extension Preprocess {
                 starts = Array(outputs); weights = outputs.map { _ in [1] }
                 return
             }
-            let co = Coefficients(inSize: inSize, outSize: outSize)
+            let co = Preprocess.Coefficients(inSize: inSize, outSize: outSize)
             let one = Float(1 << Preprocess.precisionBits)
             starts = outputs.map { co.bounds[2 * $0] }
             weights = outputs.map { o in (0..<co.bounds[2 * o + 1]).map { Float(co.weights[o * co.kernelSize + $0]) / one } }

@@ -30,4 +30,5 @@ public struct ImageError: Error, CustomStringConvertible {
     public let file: String
     public let reason: String
     public var description: String { "\(file): \(reason)" }
+    public init(file: String, reason: String) { self.file = file; self.reason = reason }
 }

@@ -4,9 +4,7 @@ import Foundation
 /// composite alpha on white → shorter side to 256 (PIL antialiased bicubic) → centre crop 224 → (x − 127) / 128.
 public enum Preprocess {
     public static func modelInput(_ image: RGBAImage, resize: Int = 256, crop: Int = 224) -> Tensor {
-        let rgb = compositeOnWhite(image)
-        let (w, h) = resizedSize(width: rgb.width, height: rgb.height, shorter: resize)
-        return normalize(centerCrop(resizeBicubic(rgb, width: w, height: h), size: crop))
+        modelInput(rgb: compositeOnWhite(image), resize: resize, crop: crop)
     }
 
     /// The shorter side becomes `shorter`, the longer `round(shorter * long / short)` (half to even, as Python's
