@@ -45,6 +45,8 @@ public final class AttackRun {
     public var onEvaluation: ((Int, Int) -> Void)?
     /// Set by an attack to what it expects to spend (for the ETA).
     public var expectedEvaluations = 1
+    /// Stop at the first saved-form image that reaches the goal (off only to time a fixed number of steps).
+    public var earlyStop = true
 
     public init(problem: AttackProblem, goal: Goal, loss: LossKind = .crossEntropy, seed: UInt64) {
         self.problem = problem
@@ -94,7 +96,7 @@ public final class AttackRun {
         var q = budget.quantize(x, around: original)
         for t in 0..<steps {
             let e = evaluate(q, step: t, restart: restart)
-            if e.reached { return (q, q, t) }
+            if e.reached && earlyStop { return (q, q, t) }
             update(&x, e.gradient)
             budget.project(&x, around: original)
             q = budget.quantize(x, around: original)

@@ -1,3 +1,4 @@
+import Adversarial
 import ArgumentParser
 import Engine
 import Foundation
@@ -14,6 +15,9 @@ struct Bench: ParsableCommand {
 
     @Option(parsing: .upToNextOption, help: "Batch sizes to measure.")
     var batch: [Int] = [1, 8]
+
+    @Option(name: .customLong("attack-steps"), help: "Also time a targeted PGD L∞ attack of this many steps on a 224x224 image (0 = skip).")
+    var attackSteps: Int = 20
 
     @Flag(help: "Print JSON on stdout.")
     var json = false
@@ -52,6 +56,20 @@ struct Bench: ParsableCommand {
             }
             // Backward to the input costs about one more forward's worth of multiply-adds (no weight gradients).
             rows.append(row("forward+backward", n, backward, flops: 2 * flopsPerImage))
+        }
+        if attackSteps > 0 {
+            // A targeted PGD on a fixed 224² image with early stopping off, so every run does all its steps: each
+            // step is one forward+backward of the 8-bit image plus the update, projection and rounding.
+            var gen = SeededGenerator(seed: 1)
+            let pixels = (0..<(224 * 224 * 4)).map { i in i % 4 == 3 ? UInt8(255) : UInt8.random(in: 40...215, using: &gen) }
+            let problem = AttackProblem(model: model, image: RGBAImage(width: 224, height: 224, pixels: pixels), region: .crop)
+            let attack = PGDLinf(budget: Budget(norm: .linf, epsilon: 4), steps: attackSteps)
+            let times = time(max(3, runs / 4)) {
+                let run = AttackRun(problem: problem, goal: .targeted([281], query: "281", description: "tabby"), seed: 1)
+                run.earlyStop = false
+                _ = attack.run(run)
+            }
+            rows.append(row("pgd \(attackSteps) steps", 1, times, flops: 2 * flopsPerImage * Double(attackSteps + 1)))
         }
         if profile { printProfile(model) }
         if json { try CLI.printJSON(rows); return }
