@@ -15,12 +15,15 @@ build: setup      ## release build (-target-cpu haswell is set in Package.swift)
 test: setup       ## the whole test suite, in release (numeric code is 10-100x slower in debug)
 	$(SWIFT_TEST)
 
-demo: build       ## classify the sample photos, render a few pictures, benchmark the engine
+demo: build       ## classify the sample photos, render a few pictures, fool the model once, benchmark the engine
 	@echo "== vizlab classify (sample photos in $(VIZLAB_HOME)/samples)"
 	$(VIZLAB) classify --top 3 $(VIZLAB_HOME)/samples/*.png $(VIZLAB_HOME)/samples/*.jpg
 	@echo "== vizlab channel / ideal (short 128-step renders; 512 is the default) -> out/demo"
 	$(VIZLAB) channel blocks.8:1,2,3,4 --steps 128 --seed 1 --out out/demo/channels
 	$(VIZLAB) ideal --class "tiger cat" --class cat --steps 128 --seed 1 --out out/demo/ideal
+	@echo "== vizlab attack: the Pekinese photo made a cat at ε = 4/255, then re-read from disk by vizlab classify"
+	$(VIZLAB) attack $(VIZLAB_HOME)/samples/chicky_512.png --target cat --eps 4 --seed 1 --out out/demo/attack
+	$(VIZLAB) classify --top 3 out/demo/attack/chicky_512.adv.png
 	@echo "== vizlab bench"
 	$(VIZLAB) bench --runs 10
 

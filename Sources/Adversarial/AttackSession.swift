@@ -21,6 +21,8 @@ public struct AttackRequest: Sendable {
     /// L∞: levels; L2: 0–1 scale.
     public var stepSize: Double?
     public var restarts: Int = 1
+    /// PGD: start from a uniform random point in the ball (Madry et al.) or from the original.
+    public var randomStart = true
     public var confidence: Float = 0
     public var loss: LossKind = .crossEntropy
     public var seed: UInt64 = 0
@@ -37,8 +39,8 @@ public struct AttackRequest: Sendable {
         switch method {
         case .fgsm: return FGSM(budget: Budget(norm: .linf, epsilon: eps))
         case .bim: return BIM(budget: Budget(norm: .linf, epsilon: eps), steps: steps, stepSize: stepSize)
-        case .pgd: return PGDLinf(budget: Budget(norm: .linf, epsilon: eps), steps: steps ?? 50, stepSize: stepSize, restarts: restarts)
-        case .pgdL2: return PGDL2(budget: Budget(norm: .l2, epsilon: eps), steps: steps ?? 50, stepSize: stepSize, restarts: restarts)
+        case .pgd: return PGDLinf(budget: Budget(norm: .linf, epsilon: eps), steps: steps ?? 50, stepSize: stepSize, restarts: restarts, randomStart: randomStart)
+        case .pgdL2: return PGDL2(budget: Budget(norm: .l2, epsilon: eps), steps: steps ?? 50, stepSize: stepSize, restarts: restarts, randomStart: randomStart)
         case .mifgsm: return MIFGSM(budget: Budget(norm: .linf, epsilon: eps), steps: steps ?? 10, stepSize: stepSize)
         case .cw: return CarliniWagnerL2(steps: steps ?? 100)
         case .deepfool: return DeepFool(steps: steps ?? 50)

@@ -37,6 +37,9 @@ struct AttackCommand: ParsableCommand {
     @Option(help: "Random restarts (pgd, pgd-l2).")
     var restarts: Int = 1
 
+    @Flag(name: .customLong("no-random-start"), help: "pgd, pgd-l2: start from the original image instead of a random point in the ball (smaller L2, less robust).")
+    var noRandomStart = false
+
     @Option(help: "Success needs this probability: the target set's total (targeted) or the new top-1's (untargeted).")
     var confidence: Float = 0
 
@@ -125,7 +128,7 @@ struct AttackCommand: ParsableCommand {
         let model = try CLI.loadModel()
         var request = AttackRequest(method: method, target: try resolveTarget(), epsilon: eps ?? (method == .pgdL2 ? 1 : 4))
         request.region = AttackRegion(rawValue: region)!
-        request.steps = steps; request.stepSize = stepSize; request.restarts = restarts
+        request.steps = steps; request.stepSize = stepSize; request.restarts = restarts; request.randomStart = !noRandomStart
         request.confidence = confidence; request.loss = LossKind(rawValue: loss)!
         request.searchMinimalEpsilon = minEps
         let outDir = URL(fileURLWithPath: out, isDirectory: true)
