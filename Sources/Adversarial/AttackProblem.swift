@@ -42,6 +42,15 @@ public final class AttackProblem {
         originalPlanar = Pixels.planar(original)
     }
 
+    /// Whether each planar value can change the model's input (the full region reads only the rows and columns
+    /// around the centre crop). Random starts leave the rest alone: noise there could never be undone.
+    public lazy var isRead: [Bool] = {
+        guard let plan else { return [Bool](repeating: true, count: count) }
+        var mask = [Bool](repeating: false, count: count)
+        for c in 0..<3 { for y in plan.readRows { for x in plan.readColumns { mask[(c * height + y) * width + x] = true } } }
+        return mask
+    }()
+
     public var width: Int { original.width }
     public var height: Int { original.height }
     /// Values in the image (3 · H · W).

@@ -46,6 +46,18 @@ public enum AttackOutput {
         let imageURL = directory.appendingPathComponent("\(stem).adv.png")
         let panelURL = directory.appendingPathComponent("\(stem).panel.png")
         let jsonURL = directory.appendingPathComponent("\(stem).json")
+        // All three or none: a failure after the first write removes what was written.
+        do {
+            return try writeAll(result, request: request, original: original, input: input, imageURL: imageURL,
+                                panelURL: panelURL, jsonURL: jsonURL, model: model)
+        } catch {
+            for url in [imageURL, panelURL, jsonURL] { try? FileManager.default.removeItem(at: url) }
+            throw error
+        }
+    }
+
+    static func writeAll(_ result: AttackResult, request: AttackRequest, original: RGBImage, input: String,
+                         imageURL: URL, panelURL: URL, jsonURL: URL, model: EfficientNetLite) throws -> AttackReport {
         try PNGEncoder.write(result.adversarial, to: imageURL)
 
         // The saved file, read back as anyone would read it.

@@ -60,7 +60,9 @@ public final class AttackRun {
     /// Evaluates the 8-bit image `q` (planar, whole levels): whether it reaches the goal, the loss and its
     /// gradient with respect to the pixels.
     public func evaluate(_ q: [Float], step: Int, restart: Int = 0, lossKind: LossKind? = nil,
-                         kappa: Float = 0) -> (reached: Bool, loss: Float, gradient: [Float], logits: [Float]) {
+                         kappa: Float? = nil) -> (reached: Bool, loss: Float, gradient: [Float], logits: [Float]) {
+        // The margin loss stops pushing at −κ; with a confidence to reach, it must keep pushing until then.
+        let kappa = kappa ?? (goal.confidence > 0 ? Float.infinity : 0)
         var lossValue: Float = 0
         let image = Pixels.image(q, width: problem.width, height: problem.height)
         let (logits, grads) = problem.evaluate(image) { z in
@@ -102,6 +104,34 @@ public final class AttackRun {
             q = budget.quantize(x, around: original)
         }
         return (check(q, step: steps, restart: restart) ? q : nil, q, steps)
+    }
+
+    /// `iterate` from a fresh start per restart until one run reaches the goal (PGD's random restarts).
+    public func withRestarts(_ restarts: Int, budget: Budget, steps: Int, start: (Int) -> [Float],
+                             update: (inout [Float], [Float]) -> Void) -> AttackOutcome {
+        expectedEvaluations = steps + 1
+        var last = original, total = 0
+        for restart in 0..<max(1, restarts) {
+            let result = iterate(from: start(restart), budget: budget, steps: steps, restart: restart, update: update)
+            total += result.steps
+            if let found = result.found { return AttackOutcome(success: true, adversarial: found, steps: total) }
+            last = result.last
+            if restart + 1 < restarts { expectedEvaluations += steps + 1 }
+        }
+        return AttackOutcome(success: false, adversarial: last, steps: total)
+    }
+
+    /// For minimal attacks: the smallest multiple s ∈ (0, 1] of a successful perturbation whose 8-bit image still
+    /// reaches the goal (bisection, forward passes only). Returns the image and s.
+    public func shrink(_ found: [Float], step: Int, bisections: Int = 8) -> ([Float], Float) {
+        let o = original
+        var best = found, lo: Float = 0, hi: Float = 1, scale: Float = 1
+        for _ in 0..<bisections {
+            let s = (lo + hi) / 2
+            let q = o.indices.map { min(max((o[$0] + s * (found[$0] - o[$0])).rounded(), 0), 255) }
+            if check(q, step: step) { hi = s; best = q; scale = s } else { lo = s }
+        }
+        return (best, scale)
     }
 
     // Small vector helpers the attacks share.

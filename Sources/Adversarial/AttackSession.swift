@@ -27,6 +27,10 @@ public struct AttackRequest: Sendable {
     public var loss: LossKind = .crossEntropy
     public var seed: UInt64 = 0
     public var searchMinimalEpsilon = false
+    /// Carlini–Wagner: binary-search steps on c, the first c, Adam's learning rate (in tanh space).
+    public var searchSteps = 5
+    public var initialConstant = 1.0
+    public var learningRate = 0.01
 
     public init(method: Method, target: Target, epsilon: Double) {
         self.method = method; self.target = target; self.epsilon = epsilon
@@ -42,7 +46,7 @@ public struct AttackRequest: Sendable {
         case .pgd: return PGDLinf(budget: Budget(norm: .linf, epsilon: eps), steps: steps ?? 50, stepSize: stepSize, restarts: restarts, randomStart: randomStart)
         case .pgdL2: return PGDL2(budget: Budget(norm: .l2, epsilon: eps), steps: steps ?? 50, stepSize: stepSize, restarts: restarts, randomStart: randomStart)
         case .mifgsm: return MIFGSM(budget: Budget(norm: .linf, epsilon: eps), steps: steps ?? 10, stepSize: stepSize)
-        case .cw: return CarliniWagnerL2(steps: steps ?? 100)
+        case .cw: return CarliniWagnerL2(steps: steps ?? 100, searchSteps: searchSteps, initialConstant: initialConstant, learningRate: learningRate)
         case .deepfool: return DeepFool(steps: steps ?? 50)
         }
     }

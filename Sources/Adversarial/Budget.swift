@@ -35,20 +35,27 @@ public struct Budget: Codable, Sendable, Equatable {
     }
 
     /// The 8-bit image the attack would save for `x`, inside the budget by construction: round to the nearest
-    /// level (L∞ with a whole-level radius keeps it inside); for L2, when rounding pushes the norm over the radius,
-    /// round towards the original instead (never larger than the projected `x`).
+    /// level (L∞ with a whole-level radius keeps it inside). For L2, rounding adds about 1/12 level² per value, so
+    /// an iterate on the sphere usually rounds to just outside it; then the perturbation is scaled by the largest
+    /// factor (bisection) whose rounding fits, which keeps nearly all of it.
     public func quantize(_ x: [Float], around original: [Float]) -> [Float] {
-        var q = x
-        project(&q, around: original)
-        let projected = q
-        for i in q.indices { q[i] = q[i].rounded() }
-        if norm == .l2 && Budget.l2Levels(q, original) > Double(radius) {
-            for i in q.indices {
-                let d = projected[i] - original[i]
-                q[i] = original[i] + d.rounded(.towardZero)
-            }
+        var projected = x
+        project(&projected, around: original)
+        let rounded = projected.map { $0.rounded() }
+        guard norm == .l2, Budget.l2Levels(rounded, original) > Double(radius) else { return rounded }
+        func scaled(_ s: Float) -> [Float] {
+            var q = projected
+            for i in q.indices { q[i] = (original[i] + s * (projected[i] - original[i])).rounded() }
+            return q
         }
-        return q
+        var lo: Float = 0, hi: Float = 1
+        var best = original  // s = 0: no change, always inside
+        for _ in 0..<14 {
+            let mid = (lo + hi) / 2
+            let q = scaled(mid)
+            if Budget.l2Levels(q, original) <= Double(radius) { lo = mid; best = q } else { hi = mid }
+        }
+        return best
     }
 
     /// ‖a − b‖₂ in 8-bit levels.

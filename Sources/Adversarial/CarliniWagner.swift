@@ -3,7 +3,8 @@ import Foundation
 /// Carlini–Wagner L2 (2017): minimize ‖δ‖₂² + c · f(x) over w with x = 255 · (tanh w + 1) / 2 (the box is built
 /// in), f their margin loss f6 with confidence κ, Adam on w, and a binary search on c: a success lowers c (a
 /// smaller perturbation may do), a failure raises it. Keeps the smallest successful 8-bit image, so it runs all
-/// its steps rather than stopping at the first success. No budget: it reports the L2 it needed.
+/// its steps rather than stopping at the first success, then shrinks that perturbation by bisection on its scale
+/// while the 8-bit image still works. No budget: it reports the L2 it needed.
 public struct CarliniWagnerL2: Attack {
     public let name = "cw"
     public let budget: Budget? = nil
@@ -31,6 +32,7 @@ public struct CarliniWagnerL2: Attack {
         var lower = 0.0, upper = Double.infinity, c = initialConstant
         var best: [Float]? = nil, bestL2 = Double.infinity, bestConstant = 0.0, bestStep = 0
         var evaluated = 0
+        var last = o
         for search in 0..<searchSteps {
             var w = w0
             var m = [Float](repeating: 0, count: n), v = [Float](repeating: 0, count: n)
@@ -40,12 +42,14 @@ public struct CarliniWagnerL2: Attack {
                 var x = [Float](repeating: 0, count: n)
                 for i in 0..<n { x[i] = 127.5 * (tanh(w[i]) + 1) }
                 let q = x.map { $0.rounded() }
-                let e = run.evaluate(q, step: evaluated, restart: search, lossKind: .margin, kappa: kappa)
+                last = q
+                let e = run.evaluate(q, step: evaluated, restart: search, lossKind: .margin,
+                                     kappa: run.goal.confidence > 0 ? .infinity : kappa)
                 evaluated += 1
                 let l2 = Distances(q, o).l2
                 if e.reached {
                     succeeded = true
-                    if l2 < bestL2 { best = q; bestL2 = l2; bestConstant = c; bestStep = evaluated }
+                    if l2 < bestL2 { best = q; bestL2 = l2; bestConstant = c; bestStep = evaluated - 1 }
                 }
                 // d/dx of ‖δ/255‖² + c·f, then through x(w); Adam on w.
                 let total = Float(Double(l2 * l2)) + Float(c) * e.loss
@@ -70,8 +74,12 @@ public struct CarliniWagnerL2: Attack {
             }
         }
         guard let found = best else {
-            return AttackOutcome(success: false, adversarial: o, steps: evaluated, notes: ["constant": c])
+            return AttackOutcome(success: false, adversarial: last, steps: evaluated, notes: ["constant": c])
         }
-        return AttackOutcome(success: true, adversarial: found, steps: bestStep, notes: ["constant": bestConstant])
+        // Refinement: the smallest multiple of the best perturbation whose 8-bit image still works (bisection,
+        // forward passes only) — rounding may leave room the continuous optimum did not see.
+        let (refined, scale) = run.shrink(found, step: evaluated)
+        return AttackOutcome(success: true, adversarial: refined, steps: bestStep,
+                             notes: ["constant": bestConstant, "refinedScale": Double(scale), "l2BeforeRefinement": bestL2])
     }
 }

@@ -2,8 +2,9 @@ import Foundation
 
 /// DeepFool (Moosavi-Dezfooli et al. 2016), untargeted, L2: linearize the model around the current image, step
 /// to the nearest of the `candidates` top classes' decision boundaries, repeat; the total step is scaled by
-/// (1 + overshoot). Each iteration takes one batched forward+backward for the candidates' gradients. No budget
-/// unless one is given (then the iterate is projected into it).
+/// (1 + overshoot). Each iteration takes one batched forward+backward for the candidates' gradients. Steps that
+/// rounding to 8 bits would erase are grown (doubled) until the saved image changes. No budget unless one is given
+/// (then the iterate is projected into it).
 public struct DeepFool: Attack {
     public let name = "deepfool"
     public let budget: Budget?
@@ -34,7 +35,10 @@ public struct DeepFool: Attack {
                 return classes.map { k in var s = [Float](repeating: 0, count: z.count); s[k] = 1; return s }
             }
             if run.record(z, loss: z[original] - classes.dropFirst().map { z[$0] }.max()!, step: t, restart: 0) {
-                return AttackOutcome(success: true, adversarial: q, steps: t, notes: ["overshoot": Double(overshoot)])
+                // The doubling below may overshoot: shrink back as far as the 8-bit image still works.
+                let (refined, scale) = budget == nil ? run.shrink(q, step: t + 1) : (q, 1)
+                return AttackOutcome(success: true, adversarial: refined, steps: t,
+                                     notes: ["overshoot": Double(overshoot), "refinedScale": Double(scale)])
             }
             // The nearest linearized boundary: argmin |f_k| / ‖w_k‖ with f_k = z_k − z_o, w_k = ∇z_k − ∇z_o.
             var bestRatio = Float.infinity, bestStep: [Float] = []
@@ -50,9 +54,18 @@ public struct DeepFool: Attack {
                 }
             }
             for i in 0..<n { total[i] += bestStep[i] }
-            var x = (0..<n).map { min(max(o[$0] + (1 + overshoot) * total[$0], 0), 255) }
-            if let b = budget { b.project(&x, around: o) }
-            q = budget?.quantize(x, around: o) ?? x.map { $0.rounded() }
+            // DeepFool's steps are often far below one level; when rounding erases the whole update, the
+            // accumulated perturbation is doubled until the 8-bit image changes (otherwise the same image would
+            // be evaluated again and again).
+            var next = q
+            for _ in 0..<24 {
+                var x = (0..<n).map { min(max(o[$0] + (1 + overshoot) * total[$0], 0), 255) }
+                if let b = budget { b.project(&x, around: o) }
+                next = budget?.quantize(x, around: o) ?? x.map { $0.rounded() }
+                if next != q { break }
+                for i in 0..<n { total[i] *= 2 }
+            }
+            q = next
         }
         let reached = run.check(q, step: steps)
         return AttackOutcome(success: reached, adversarial: q, steps: steps, notes: ["overshoot": Double(overshoot)])

@@ -27,6 +27,7 @@ public enum MinimalEpsilon {
         case .linf:
             while hi - lo > 1 {
                 let mid = ((lo + hi) / 2).rounded(.down)
+                if mid <= lo { break }  // only whole levels count
                 let r = run(mid)
                 if r.1.success { hi = mid; best = r; bestEps = mid } else { lo = mid }
             }

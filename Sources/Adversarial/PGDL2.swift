@@ -26,25 +26,16 @@ public struct PGDL2: Attack {
     }
 
     public func run(_ run: AttackRun) -> AttackOutcome {
-        run.expectedEvaluations = steps + 1
-        var last = run.original, total = 0
-        for restart in 0..<restarts {
-            var start = run.original
-            if randomStart {
-                // A random direction at a random radius inside the ball.
-                let d = run.rng.normal(start.count)
-                let scale = ball.radius * Float.random(in: 0...1, using: &run.rng) / max(AttackRun.l2(d), 1e-12)
-                for i in start.indices { start[i] += d[i] * scale }
-            }
-            let result = run.iterate(from: start, budget: ball, steps: steps, restart: restart) { x, g in
-                let n = max(AttackRun.l2(g), 1e-12)
-                for i in x.indices { x[i] -= stepSize * g[i] / n }
-            }
-            total += result.steps
-            if let found = result.found { return AttackOutcome(success: true, adversarial: found, steps: total) }
-            last = result.last
-            if restart + 1 < restarts { run.expectedEvaluations += steps + 1 }
-        }
-        return AttackOutcome(success: false, adversarial: last, steps: total)
+        run.withRestarts(restarts, budget: ball, steps: steps, start: { _ in
+            guard randomStart else { return run.original }
+            // A random direction at a random radius inside the ball.
+            let read = run.problem.isRead
+            let d = zip(run.rng.normal(run.original.count), read).map { $1 ? $0 : 0 }
+            let scale = ball.radius * Float.random(in: 0...1, using: &run.rng) / max(AttackRun.l2(d), 1e-12)
+            return zip(run.original, d).map { $0 + $1 * scale }
+        }, update: { x, g in
+            let n = max(AttackRun.l2(g), 1e-12)
+            for i in x.indices { x[i] -= stepSize * g[i] / n }
+        })
     }
 }

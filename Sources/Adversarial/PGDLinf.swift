@@ -26,20 +26,13 @@ public struct PGDLinf: Attack {
     }
 
     public func run(_ run: AttackRun) -> AttackOutcome {
-        run.expectedEvaluations = steps + 1
         let r = ball.radius
-        var last = run.original, total = 0
-        for restart in 0..<restarts {
-            var start = run.original
-            if randomStart { for i in start.indices { start[i] += Float.random(in: -r...r, using: &run.rng) } }
-            let result = run.iterate(from: start, budget: ball, steps: steps, restart: restart) { x, g in
-                for i in x.indices { x[i] -= stepSize * AttackRun.sign(g[i]) }
-            }
-            total += result.steps
-            if let found = result.found { return AttackOutcome(success: true, adversarial: found, steps: total) }
-            last = result.last
-            if restart + 1 < restarts { run.expectedEvaluations += steps + 1 }
-        }
-        return AttackOutcome(success: false, adversarial: last, steps: total)
+        return run.withRestarts(restarts, budget: ball, steps: steps, start: { _ in
+            guard randomStart else { return run.original }
+            let read = run.problem.isRead
+            return run.original.indices.map { i in read[i] ? run.original[i] + Float.random(in: -r...r, using: &run.rng) : run.original[i] }
+        }, update: { x, g in
+            for i in x.indices { x[i] -= stepSize * AttackRun.sign(g[i]) }
+        })
     }
 }

@@ -40,6 +40,15 @@ struct AttackCommand: ParsableCommand {
     @Flag(name: .customLong("no-random-start"), help: "pgd, pgd-l2: start from the original image instead of a random point in the ball (smaller L2, less robust).")
     var noRandomStart = false
 
+    @Option(name: .customLong("search-steps"), help: "cw: binary-search steps on the constant c.")
+    var searchSteps: Int = 5
+
+    @Option(name: .customLong("initial-const"), help: "cw: the first c (weight of the margin against ‖δ‖²).")
+    var initialConst: Double = 1
+
+    @Option(name: .customLong("learning-rate"), help: "cw: Adam's learning rate in tanh space.")
+    var learningRate: Double = 0.01
+
     @Option(help: "Success needs this probability: the target set's total (targeted) or the new top-1's (untargeted).")
     var confidence: Float = 0
 
@@ -78,15 +87,21 @@ struct AttackCommand: ParsableCommand {
         if let e = eps {
             guard e.isFinite && e > 0 else { throw ValidationError("--eps must be positive (got \(e))") }
             if m == .pgdL2 {
+                guard e * 255 >= 1 else { throw ValidationError("--eps \(e) is below one 8-bit level (1/255 ≈ 0.0039 on the 0–1 scale): no saved PNG fits inside it") }
                 guard e <= 100 else { throw ValidationError("--eps \(e) is absurd for L2 on the 0–1 scale (the whole 224² image differs by at most ~388); use ≤ 100") }
             } else if m != .cw && m != .deepfool {
                 guard e >= 1 else { throw ValidationError("--eps \(e) is below one 8-bit level: a saved PNG cannot change by less; L∞ ε is in levels (4 = 4/255)") }
                 guard e <= 64 else { throw ValidationError("--eps \(e) levels is absurd (64/255 already repaints the image); use 1…64") }
+                guard e == e.rounded() else { throw ValidationError("--eps \(e): L∞ budgets are whole 8-bit levels (a PNG changes by whole levels); use \(Int(e))") }
             }
         }
         if let s = steps { guard (1...10_000).contains(s) else { throw ValidationError("--steps must be 1…10000 (got \(s))") } }
         if let s = stepSize { guard s.isFinite && s > 0 else { throw ValidationError("--step-size must be positive (got \(s))") } }
+        guard (1...20).contains(searchSteps) else { throw ValidationError("--search-steps must be 1…20 (got \(searchSteps))") }
+        guard initialConst.isFinite && initialConst > 0 else { throw ValidationError("--initial-const must be positive (got \(initialConst))") }
+        guard learningRate.isFinite && learningRate > 0 && learningRate <= 1 else { throw ValidationError("--learning-rate must be in (0, 1] (got \(learningRate))") }
         guard (1...100).contains(restarts) else { throw ValidationError("--restarts must be 1…100 (got \(restarts))") }
+        if restarts > 1 && noRandomStart { throw ValidationError("--restarts \(restarts) with --no-random-start would repeat the same run; drop one of them") }
         guard confidence >= 0 && confidence < 1 else { throw ValidationError("--confidence must be in [0, 1) (got \(confidence))") }
         guard LossKind(rawValue: loss) != nil else { throw ValidationError("--loss must be ce or margin (got '\(loss)')") }
         guard AttackRegion(rawValue: region) != nil else { throw ValidationError("--region must be full or crop (got '\(region)')") }
@@ -125,13 +140,22 @@ struct AttackCommand: ParsableCommand {
     func run() throws {
         try check()
         let files = try collectImages()
+        let outDir = URL(fileURLWithPath: out, isDirectory: true)
+        do { try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true) } catch {
+            CLI.fail("--out \(out): cannot create the output folder (\(error.localizedDescription))")
+            throw ExitCode(1)
+        }
+        guard FileManager.default.isWritableFile(atPath: outDir.path) else {
+            CLI.fail("--out \(out): the output folder is not writable")
+            throw ExitCode(1)
+        }
         let model = try CLI.loadModel()
         var request = AttackRequest(method: method, target: try resolveTarget(), epsilon: eps ?? (method == .pgdL2 ? 1 : 4))
         request.region = AttackRegion(rawValue: region)!
         request.steps = steps; request.stepSize = stepSize; request.restarts = restarts; request.randomStart = !noRandomStart
         request.confidence = confidence; request.loss = LossKind(rawValue: loss)!
         request.searchMinimalEpsilon = minEps
-        let outDir = URL(fileURLWithPath: out, isDirectory: true)
+        request.searchSteps = searchSteps; request.initialConstant = initialConst; request.learningRate = learningRate
         let stems = uniqueStems(files)
         var rows: [Row] = [], skipped: [Skipped] = [], reports: [AttackReport] = []
         let batchStart = Date()
@@ -214,7 +238,10 @@ struct AttackCommand: ParsableCommand {
                 continue
             }
             if isDir.boolValue {
-                let names = (try? FileManager.default.contentsOfDirectory(atPath: input)) ?? []
+                let names: [String]
+                do { names = try FileManager.default.contentsOfDirectory(atPath: input) } catch {
+                    CLI.fail("\(input): cannot read this folder (\(error.localizedDescription))"); throw ExitCode(1)
+                }
                 let images = names.filter { extensions.contains(URL(fileURLWithPath: $0).pathExtension.lowercased()) }.sorted()
                 if images.isEmpty { CLI.fail("\(input): no PNG, JPEG or WebP images in this folder"); throw ExitCode(1) }
                 files += images.map { URL(fileURLWithPath: input).appendingPathComponent($0).path }
@@ -225,12 +252,22 @@ struct AttackCommand: ParsableCommand {
         return files
     }
 
-    /// Output names: the file name without its extension, unless two inputs share it.
+    /// Output names: the file name without its extension; when two inputs share it, the folder name and the
+    /// extension are added, then a counter. `summary` is the batch's own file, so an image of that name becomes
+    /// `summary_image`.
     func uniqueStems(_ files: [String]) -> [String] {
-        let stems = files.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }
-        let counts = Dictionary(stems.map { ($0, 1) }, uniquingKeysWith: +)
-        return zip(files, stems).map { file, stem in
-            counts[stem]! > 1 ? URL(fileURLWithPath: file).lastPathComponent.replacingOccurrences(of: ".", with: "_") : stem
+        var used: Set<String> = ["summary"]
+        let plain = files.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }
+        let counts = Dictionary(plain.map { ($0, 1) }, uniquingKeysWith: +)
+        return zip(files, plain).map { file, stem in
+            let url = URL(fileURLWithPath: file)
+            var name = counts[stem]! > 1
+                ? "\(url.deletingLastPathComponent().lastPathComponent)_\(stem)_\(url.pathExtension)" : stem
+            if name == "summary" { name = "summary_image" }
+            var candidate = name, k = 2
+            while used.contains(candidate) { candidate = "\(name)_\(k)"; k += 1 }
+            used.insert(candidate)
+            return candidate
         }
     }
 

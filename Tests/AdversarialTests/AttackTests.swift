@@ -7,16 +7,7 @@ import TestSupport
 /// its budget and in 0…255, a fixed seed reproduces it exactly, and the full-resolution path fools the exact
 /// pipeline on a real photo.
 final class AttackTests: XCTestCase {
-    nonisolated(unsafe) static var model: EfficientNetLite?
-
-    func model() throws -> EfficientNetLite {
-        if let m = Self.model { return m }
-        do { Self.model = try WeightStore.loadLite0() } catch {
-            if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail("\(error)") }
-            throw XCTSkip("weights unavailable: \(error)")
-        }
-        return Self.model!
-    }
+    func model() throws -> EfficientNetLite { try pretrainedModel() }
 
     /// A random smooth image (so the model is not certain about it) of the given size.
     func randomImage(_ rng: inout TestRNG, width: Int, height: Int) -> RGBAImage {
@@ -110,10 +101,10 @@ final class AttackTests: XCTestCase {
         let result = try AttackSession.attack(image, model: model, request: request)
         let trials = try XCTUnwrap(result.trials)
         XCTAssertEqual(trials.first?.epsilon, 8)
-        if result.outcome.success {
-            XCTAssertEqual(result.epsilon, trials.filter(\.success).map(\.epsilon).min())
-            XCTAssertLessThanOrEqual(Distances(Pixels.planar(result.adversarial), problem.originalPlanar).linfLevels, Int(result.epsilon!))
-        }
+        XCTAssertTrue(result.outcome.success, "a random smooth image falls to PGD at 8/255: \(trials)")
+        XCTAssertEqual(result.epsilon, trials.filter(\.success).map(\.epsilon).min())
+        XCTAssertLessThan(result.epsilon!, 8, "bisection should find a smaller ε: \(trials)")
+        XCTAssertLessThanOrEqual(Distances(Pixels.planar(result.adversarial), problem.originalPlanar).linfLevels, Int(result.epsilon!))
         var deepfool = AttackRequest(method: .deepfool, target: .random, epsilon: 1)
         deepfool.region = .crop
         XCTAssertThrowsError(try AttackSession.attack(image, model: model, request: deepfool))
@@ -144,5 +135,27 @@ final class AttackTests: XCTestCase {
             print("directional derivative along \(name): numeric \(numeric), analytic \(analytic)")
             XCTAssertEqual(numeric, analytic, accuracy: 0.05 * abs(analytic) + 1e-3, name)
         }
+    }
+
+    /// DeepFool and Carlini–Wagner actually fool the model on a real photo (a sign error in either would not),
+    /// and CW's refined result stays small.
+    func testDeepFoolAndCarliniWagnerSucceedOnAPhoto() throws {
+        let model = try model()
+        let url = WeightStore.home.appendingPathComponent("samples/chelsea.png")
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail("missing \(url.path)") }
+            throw XCTSkip("run `make setup`")
+        }
+        let problem = AttackProblem(model: model, image: try ImageDecoder.decode(contentsOf: url), region: .crop)
+        let z = problem.logits(problem.original)
+        let order = z.indices.sorted { z[$0] > z[$1] }
+        let deepfool = DeepFool(steps: 10, candidates: 4).run(AttackRun(problem: problem, goal: .untargeted(original: order[0], name: "tiger cat"), seed: 1))
+        XCTAssertTrue(deepfool.success, "DeepFool, 10 steps")
+        let d = Distances(deepfool.adversarial, problem.originalPlanar)
+        XCTAssertLessThan(d.l2, 1, "DeepFool moves to the nearest boundary: \(d)")
+        let cw = CarliniWagnerL2(steps: 30, searchSteps: 2).run(AttackRun(problem: problem, goal: .targeted([order[5]], query: "6th", description: "sixth class"), seed: 1))
+        XCTAssertTrue(cw.success, "CW towards the sixth most likely class")
+        XCTAssertLessThan(Distances(cw.adversarial, problem.originalPlanar).l2, 3)
+        XCTAssertLessThanOrEqual(cw.notes["refinedScale"] ?? 2, 1)
     }
 }

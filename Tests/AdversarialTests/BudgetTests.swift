@@ -93,4 +93,21 @@ final class BudgetTests: XCTestCase {
         XCTAssertEqual(d.l2, 5.0 / 255, accuracy: 1e-12)
         XCTAssertEqual(d.changedFraction, 0.5)
     }
+
+    /// An L2 iterate on the sphere rounds to just outside it; the saved image must keep nearly all of the budget
+    /// (rounding everything toward the original instead kept 15–56% in a simulation).
+    func testL2QuantizationKeepsTheBudget() {
+        var rng = TestRNG(seed: 14)
+        let n = 3 * 224 * 224
+        let original = (0..<n).map { _ in Float(Int.random(in: 20...235, using: &rng)) }
+        for eps in [0.5, 2.0, 5.0] {
+            let budget = Budget(norm: .l2, epsilon: eps)
+            var x = zip(original, rng.uniform(n, in: -1...1)).map { $0 + $1 * 100 }
+            budget.project(&x, around: original)  // on the sphere
+            let q = budget.quantize(x, around: original)
+            let kept = Distances(q, original).l2 / eps
+            XCTAssertLessThanOrEqual(kept, 1 + 1e-9)
+            XCTAssertGreaterThan(kept, eps < 1 ? 0.8 : 0.95, "ε \(eps): the saved image keeps \(kept) of the budget")
+        }
+    }
 }

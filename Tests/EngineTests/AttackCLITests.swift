@@ -26,6 +26,9 @@ final class AttackCLITests: VizlabCLITestCase {
             ([chicky, "--target", "cat", "--eps", "0"], "--eps must be positive"),
             ([chicky, "--target", "cat", "--eps", "1000"], "absurd"),
             ([chicky, "--target", "cat", "--eps", "0.5"], "below one 8-bit level"),
+            ([chicky, "--target", "cat", "--eps", "4.5", "--min-eps"], "whole 8-bit levels"),
+            ([chicky, "--attack", "pgd-l2", "--eps", "0.001"], "below one 8-bit level"),
+            ([chicky, "--restarts", "3", "--no-random-start"], "--no-random-start"),
             ([chicky, "--target", "dog"], "already classified as Pekinese"),
             ([chicky, "--attack", "magic"], "unknown --attack"),
             ([chicky, "--attack", "deepfool", "--target", "cat"], "deepfool is untargeted"),
@@ -53,7 +56,11 @@ final class AttackCLITests: VizlabCLITestCase {
             try FileManager.default.copyItem(at: samples.appendingPathComponent(name), to: folder.appendingPathComponent(name))
         }
         try Data([0x89, 0x50, 0x4E, 0x47]).write(to: folder.appendingPathComponent("truncated.png"))
-        let run = try vizlab(["attack", folder.path, "--target", "random", "--region", "crop", "--eps", "8", "--steps", "20",
+        // A second folder with a file of the same name: its outputs must not overwrite the first one's.
+        let other = scratch.appendingPathComponent("other")
+        try FileManager.default.createDirectory(at: other, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: samples.appendingPathComponent("chelsea.png"), to: other.appendingPathComponent("chelsea.png"))
+        let run = try vizlab(["attack", folder.path, other.path, "--target", "random", "--region", "crop", "--eps", "8", "--steps", "20",
                               "--seed", "4", "--json", "--out", out.path])
         XCTAssertEqual(run.status, 1, run.stderr)
         XCTAssertTrue(run.stderr.contains("truncated.png"), run.stderr)
@@ -63,7 +70,9 @@ final class AttackCLITests: VizlabCLITestCase {
             var attacked: Int; var skipped: [Skip]; var results: [Row]; var successRate: Double
         }
         let summary = try JSONDecoder().decode(Summary.self, from: Data(run.stdout.utf8))
-        XCTAssertEqual(summary.attacked, 2)
+        XCTAssertEqual(summary.attacked, 3)
+        XCTAssertEqual(Set(summary.results.map(\.report)).count, 3, "outputs of same-named inputs collide")
+        XCTAssertGreaterThan(summary.successRate, 0, "at ε 8/255 and 20 steps some attack must work")
         XCTAssertEqual(summary.skipped.map { URL(fileURLWithPath: $0.input).lastPathComponent }, ["truncated.png"])
         XCTAssertTrue(files().contains("summary.json"))
         for row in summary.results {

@@ -52,3 +52,15 @@ public func checkGradients(_ inputs: [Tensor], samples: Int = 24, step: Float = 
         XCTAssertLessThan(worst, tolerance, "input \(which) \(t.shape): worst relative error \(worst)", file: file, line: line)
     }
 }
+
+/// The pretrained model, loaded once per test process; skips (or fails under CI) when the weights are missing.
+nonisolated(unsafe) private var cachedModel: EfficientNetLite?
+
+public func pretrainedModel() throws -> EfficientNetLite {
+    if let m = cachedModel { return m }
+    do { cachedModel = try WeightStore.loadLite0() } catch {
+        if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail("\(error)") }
+        throw XCTSkip("weights unavailable: \(error)")
+    }
+    return cachedModel!
+}

@@ -1,20 +1,12 @@
 import Foundation
 import XCTest
+import TestSupport
 @testable import Visualize
 
 /// The optimization loop on the real model (small and short, so it stays fast): the objective must climb,
 /// and the same seed must reproduce the same pixels.
 final class RenderTests: XCTestCase {
-    nonisolated(unsafe) static var model: EfficientNetLite?
-
-    func model() throws -> EfficientNetLite {
-        if let m = Self.model { return m }
-        do { Self.model = try WeightStore.loadLite0() } catch {
-            if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail("\(error)") }
-            throw XCTSkip("weights unavailable: \(error)")
-        }
-        return Self.model!
-    }
+    func model() throws -> EfficientNetLite { try pretrainedModel() }
 
     func settings(seed: UInt64) -> RenderSettings {
         var s = RenderSettings()

@@ -40,6 +40,10 @@ public struct ResizeCropPlan: Sendable {
         rows = vertical.inputRange
     }
 
+    /// The source rows and columns the crop reads; pixels outside them cannot change the model's input.
+    public var readRows: Range<Int> { rows }
+    public var readColumns: Range<Int> { horizontal.inputRange }
+
     public func apply(_ x: [Float]) -> [Float] {
         precondition(x.count == 3 * width * height)
         var y = [Float](repeating: 0, count: 3 * crop * crop)
