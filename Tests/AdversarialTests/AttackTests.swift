@@ -9,6 +9,16 @@ import TestSupport
 final class AttackTests: XCTestCase {
     func model() throws -> EfficientNetLite { try pretrainedModel() }
 
+    /// A sample photo `make setup` fetched (skip without it; under CI, fail).
+    func samplePhoto(_ name: String) throws -> URL {
+        let url = WeightStore.home.appendingPathComponent("samples/\(name)")
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail("missing \(url.path)") }
+            throw XCTSkip("run `make setup`")
+        }
+        return url
+    }
+
     /// A random smooth image (so the model is not certain about it) of the given size.
     func randomImage(_ rng: inout TestRNG, width: Int, height: Int) -> RGBAImage {
         let phases = rng.uniform(9, in: 0...6)
@@ -59,11 +69,7 @@ final class AttackTests: XCTestCase {
     /// towards any domestic cat at ε = 4/255; the saved PNG, re-read and run through the exact pipeline, is a cat.
     func testFullResolutionTargetedAttackSurvivesSaving() throws {
         let model = try model()
-        let url = WeightStore.home.appendingPathComponent("samples/chicky_512.png")
-        guard FileManager.default.fileExists(atPath: url.path) else {
-            if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail("missing \(url.path)") }
-            throw XCTSkip("run `make setup`")
-        }
+        let url = try samplePhoto("chicky_512.png")
         let image = try ImageDecoder.decode(contentsOf: url)
         var request = AttackRequest(method: .pgd, target: .classes(indices: Array(281...285), query: "cat", description: "cats"), epsilon: 4)
         request.seed = 1
@@ -141,11 +147,7 @@ final class AttackTests: XCTestCase {
     /// and CW's refined result stays small.
     func testDeepFoolAndCarliniWagnerSucceedOnAPhoto() throws {
         let model = try model()
-        let url = WeightStore.home.appendingPathComponent("samples/chelsea.png")
-        guard FileManager.default.fileExists(atPath: url.path) else {
-            if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail("missing \(url.path)") }
-            throw XCTSkip("run `make setup`")
-        }
+        let url = try samplePhoto("chelsea.png")
         let problem = AttackProblem(model: model, image: try ImageDecoder.decode(contentsOf: url), region: .crop)
         let z = problem.logits(problem.original)
         let order = z.indices.sorted { z[$0] > z[$1] }
