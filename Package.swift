@@ -17,6 +17,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // SQLite for the dataset-examples index (system libsqlite3 on Linux).
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
     ],
     targets: [
         // System-library shims (Debian -dev packages, installed by scripts/setup).
@@ -33,7 +35,8 @@ let package = Package(
             dependencies: ["CBLAS", "CImageCodecs", "CWebP"],
             resources: [.copy("Resources/imagenet_classes.txt"), .copy("Resources/imagenet_wnids.txt")],
             swiftSettings: fastMath),
-        .target(name: "Visualize", dependencies: ["Engine", "CCairo"], swiftSettings: fastMath),
+        .target(name: "Visualize", dependencies: ["Engine", "CCairo", .product(name: "GRDB", package: "GRDB.swift")],
+                swiftSettings: fastMath),
         .target(name: "Adversarial", dependencies: ["Engine", "Visualize"], swiftSettings: fastMath),
         .executableTarget(
             name: "vizlab",

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import TestSupport
 @testable import Engine
 
 /// `vizlab attack` as a user runs it: one-line errors that write nothing, a batch that keeps going past a bad

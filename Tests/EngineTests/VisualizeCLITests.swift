@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import TestSupport
 @testable import Engine
 
 /// `vizlab neuron | channel | layer | ideal | grid` as a user runs them (tiny renders: a few steps at 64²).

@@ -1,0 +1,205 @@
+import Engine
+import Foundation
+import GRDB
+
+/// The dataset-examples database (SQLite through GRDB): the images seen, each image's per-layer channel stats
+/// and pooled embedding, and the top/bottom lists derived from them. Every batch of images is one transaction, so
+/// a killed run leaves a consistent database; the lists are rebuilt in one transaction at the end of a run (and
+/// on the next run if that one was killed first — the `listsStale` flag).
+public final class ExampleIndex {
+    public let url: URL
+    let db: DatabaseQueue
+
+    public struct ImageRecord: Sendable {
+        public var id: Int64
+        public var path: String
+        public var size: Int64
+        public var mtime: Double
+        public var sha256: String
+        public var error: String?
+    }
+
+    public init(url: URL) throws {
+        self.url = url
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        var config = Configuration()
+        config.foreignKeysEnabled = true
+        db = try DatabaseQueue(path: url.path, configuration: config)
+        try ExampleIndex.migrator.migrate(db)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                CREATE TABLE image (
+                    id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, size INTEGER NOT NULL, mtime REAL NOT NULL,
+                    sha256 TEXT NOT NULL, width INTEGER, height INTEGER, error TEXT, indexedAt REAL NOT NULL);
+                CREATE TABLE stats (
+                    imageId INTEGER NOT NULL REFERENCES image(id) ON DELETE CASCADE, layer TEXT NOT NULL,
+                    data BLOB NOT NULL, PRIMARY KEY (imageId, layer));
+                CREATE TABLE embedding (
+                    imageId INTEGER PRIMARY KEY REFERENCES image(id) ON DELETE CASCADE, vector BLOB NOT NULL);
+                CREATE TABLE ranked (
+                    layer TEXT NOT NULL, channel INTEGER NOT NULL, rankBy TEXT NOT NULL, end TEXT NOT NULL,
+                    entries BLOB NOT NULL, PRIMARY KEY (layer, channel, rankBy, end)) WITHOUT ROWID;
+                """)
+        }
+        return m
+    }
+
+    // MARK: settings
+
+    public func meta(_ key: String) throws -> String? {
+        try db.read { try String.fetchOne($0, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key]) }
+    }
+
+    public func setMeta(_ values: [String: String]) throws {
+        try db.write { db in
+            for (k, v) in values { try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", arguments: [k, v]) }
+        }
+    }
+
+    // MARK: images
+
+    public func images() throws -> [String: ImageRecord] {
+        try db.read { db in
+            var out: [String: ImageRecord] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT id, path, size, mtime, sha256, error FROM image") {
+                let r = ImageRecord(id: row["id"], path: row["path"], size: row["size"], mtime: row["mtime"], sha256: row["sha256"], error: row["error"])
+                out[r.path] = r
+            }
+            return out
+        }
+    }
+
+    public func imagePaths(_ ids: [Int64]) throws -> [Int64: String] {
+        try db.read { db in
+            var out: [Int64: String] = [:]
+            for id in ids { out[id] = try String.fetchOne(db, sql: "SELECT path FROM image WHERE id = ?", arguments: [id]) }
+            return out
+        }
+    }
+
+    public func errors() throws -> [(path: String, error: String)] {
+        try db.read { db in
+            try Row.fetchAll(db, sql: "SELECT path, error FROM image WHERE error IS NOT NULL ORDER BY path").map { ($0["path"], $0["error"]) }
+        }
+    }
+
+    public func counts() throws -> (images: Int, failed: Int) {
+        try db.read { db in
+            (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM image WHERE error IS NULL") ?? 0,
+             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM image WHERE error IS NOT NULL") ?? 0)
+        }
+    }
+
+    /// One processed image: its file facts and either its stats (+ embedding) or the error it gave.
+    public struct Entry {
+        public var path: String
+        public var size: Int64
+        public var mtime: Double
+        public var sha256: String
+        public var width: Int?
+        public var height: Int?
+        public var stats: [String: ChannelStats]
+        public var embedding: [Float]?
+        public var error: String?
+    }
+
+    /// Writes a batch in one transaction (replacing earlier rows of the same paths) and marks the lists stale.
+    public func store(_ entries: [Entry]) throws {
+        try db.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('listsStale', '1')")
+            for e in entries {
+                try db.execute(sql: "DELETE FROM image WHERE path = ?", arguments: [e.path])
+                try db.execute(sql: """
+                    INSERT INTO image (path, size, mtime, sha256, width, height, error, indexedAt) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [e.path, e.size, e.mtime, e.sha256, e.width, e.height, e.error, Date().timeIntervalSince1970])
+                let id = db.lastInsertedRowID
+                for (layer, s) in e.stats {
+                    try db.execute(sql: "INSERT INTO stats (imageId, layer, data) VALUES (?, ?, ?)", arguments: [id, layer, s.blob])
+                }
+                if let v = e.embedding {
+                    try db.execute(sql: "INSERT INTO embedding (imageId, vector) VALUES (?, ?)",
+                                   arguments: [id, v.withUnsafeBufferPointer { Data(buffer: $0) }])
+                }
+            }
+        }
+    }
+
+    /// A file whose bytes did not change (only its modification time): keep its results.
+    public func touch(path: String, mtime: Double) throws {
+        try db.write { try $0.execute(sql: "UPDATE image SET mtime = ? WHERE path = ?", arguments: [mtime, path]) }
+    }
+
+    public func remove(paths: [String]) throws {
+        guard !paths.isEmpty else { return }
+        try db.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('listsStale', '1')")
+            for p in paths { try db.execute(sql: "DELETE FROM image WHERE path = ?", arguments: [p]) }
+        }
+    }
+
+    public var listsStale: Bool { (try? meta("listsStale")) == "1" }
+
+    // MARK: ranked lists
+
+    /// Rebuilds every unit's top and bottom k by max and by mean from the stored stats, in one transaction.
+    public func rebuildLists(layers: [String], k: Int) throws {
+        try db.write { db in
+            try db.execute(sql: "DELETE FROM ranked")
+            for layer in layers {
+                let rows = try Row.fetchAll(db, sql: """
+                    SELECT s.imageId, i.path, s.data FROM stats s JOIN image i ON i.id = s.imageId WHERE s.layer = ?
+                    """, arguments: [layer])
+                let stats = rows.compactMap { row -> (Int64, String, ChannelStats)? in
+                    guard let s = ChannelStats(blob: row["data"]) else { return nil }
+                    return (row["imageId"], row["path"], s)
+                }
+                guard let channels = stats.first?.2.channels else { continue }
+                let insert = try db.makeStatement(sql: "INSERT INTO ranked (layer, channel, rankBy, end, entries) VALUES (?, ?, ?, ?, ?)")
+                for ch in 0..<channels {
+                    for by in RankBy.allCases {
+                        let values = stats.map { (id: $0.0, path: $0.1, value: by == .max ? $0.2.max[ch] : $0.2.mean[ch],
+                                                  x: Int($0.2.argmaxX[ch]), y: Int($0.2.argmaxY[ch])) }
+                        for end in RankEnd.allCases {
+                            let list = Ranking.select(values, k: k, end: end)
+                            try insert.execute(arguments: [layer, ch, by.rawValue, end.rawValue, RankedExample.blob(list)])
+                        }
+                    }
+                }
+            }
+            try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('listsStale', '0')")
+        }
+    }
+
+    public func ranked(layer: String, channel: Int, by: RankBy, end: RankEnd, limit: Int) throws -> [(RankedExample, String)] {
+        try db.read { db in
+            guard let blob = try Data.fetchOne(db, sql: "SELECT entries FROM ranked WHERE layer = ? AND channel = ? AND rankBy = ? AND end = ?",
+                                               arguments: [layer, channel, by.rawValue, end.rawValue]) else { return [] }
+            return try RankedExample.entries(blob).prefix(limit).compactMap { e in
+                try String.fetchOne(db, sql: "SELECT path FROM image WHERE id = ?", arguments: [e.imageID]).map { (e, $0) }
+            }
+        }
+    }
+
+    /// Every list as "layer:channel:by:end" → image paths in order; for comparing two indexes.
+    public func allLists() throws -> [String: [String]] {
+        try db.read { db in
+            var paths: [Int64: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT id, path FROM image") { paths[row["id"]] = row["path"] }
+            var out: [String: [String]] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT layer, channel, rankBy, end, entries FROM ranked") {
+                let key = "\(row["layer"] as String):\(row["channel"] as Int):\(row["rankBy"] as String):\(row["end"] as String)"
+                out[key] = RankedExample.entries(row["entries"]).map { paths[$0.imageID] ?? "?" }
+            }
+            return out
+        }
+    }
+
+    public func integrityCheck() throws -> String {
+        try db.read { try String.fetchOne($0, sql: "PRAGMA integrity_check") ?? "no answer" }
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+import XCTest
+import TestSupport
+@testable import Visualize
+
+/// `vizlab index` / `vizlab top` as a user runs them, including kill -9 in the middle of indexing.
+final class IndexCLITests: VizlabCLITestCase {
+    /// Index once without interruption; index again into another database, killing the process (SIGKILL) at a
+    /// random moment and re-running: the database passes `PRAGMA integrity_check` after the kill, and the resumed
+    /// index has exactly the lists of the uninterrupted one.
+    func testKilledIndexResumesToTheSameLists() throws {
+        let photos = scratch.appendingPathComponent("photos")
+        try ExampleIndexTests.writeImages(photos, count: 40, seed: 7)
+        let args = ["index", photos.path, "--layers", "blocks.3", "blocks.9", "logits", "--k", "5", "--batch", "2"]
+        let clean = scratch.appendingPathComponent("clean.sqlite")
+        let full = try vizlab(args + ["--db", clean.path])
+        XCTAssertEqual(full.status, 0, full.stderr)
+
+        var rng = TestRNG(seed: UInt64(Date().timeIntervalSince1970))
+        let killed = scratch.appendingPathComponent("killed.sqlite")
+        var kills = 0
+        for attempt in 0..<6 where kills < 2 {
+            let p = Process()
+            p.executableURL = Self.binary
+            p.arguments = args + ["--db", killed.path]
+            p.standardOutput = FileHandle.nullDevice; p.standardError = FileHandle.nullDevice
+            try p.run()
+            // Somewhere between model loading and the end of the run (the whole run takes about a second).
+            usleep(UInt32(Double.random(in: 0.25...0.9, using: &rng) / Double(attempt + 1) * 1e6))
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            if p.terminationReason == .uncaughtSignal {
+                kills += 1
+                let index = try ExampleIndex(url: killed)
+                XCTAssertEqual(try index.integrityCheck(), "ok", "after kill \(kills)")
+                print("kill \(kills): \(try index.counts().images) of 40 images were stored")
+            }
+        }
+        XCTAssertGreaterThan(kills, 0, "never managed to kill a run in progress")
+        let resumed = try vizlab(args + ["--db", killed.path])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        let a = try ExampleIndex(url: clean).allLists(), b = try ExampleIndex(url: killed).allLists()
+        XCTAssertEqual(a.count, (40 + 112 + 1000) * 4)
+        XCTAssertEqual(a, b, "resumed lists differ from the uninterrupted run's")
+        XCTAssertEqual(try ExampleIndex(url: killed).counts().images, 40)
+    }
+
+    func testTopAnswersFromTheIndexWithGridAndListing() throws {
+        let photos = scratch.appendingPathComponent("photos")
+        try ExampleIndexTests.writeImages(photos, count: 6, seed: 8)
+        let db = scratch.appendingPathComponent("i.sqlite").path
+        XCTAssertEqual(try vizlab(["index", photos.path, "--db", db, "--layers", "blocks.5", "logits", "--k", "4"]).status, 0)
+        let out = scratch.appendingPathComponent("top/unit.png").path
+        let run = try vizlab(["top", "blocks.5:3", "--db", db, "--k", "3", "--patches", "--json", "--out", out])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        struct Listing: Decodable { struct E: Decodable { var rank: Int; var path: String; var value: Float }; var examples: [E]; var receptiveField: Int }
+        let listing = try JSONDecoder().decode(Listing.self, from: Data(run.stdout.utf8))
+        XCTAssertEqual(listing.examples.map(\.rank), [1, 2, 3])
+        XCTAssertEqual(listing.examples.map(\.value), listing.examples.map(\.value).sorted(by: >))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("top/unit.json").path))
+        for (args, needle) in [(["top", "blocks.7:3", "--db", db], "not in this index"), (["top", "blocks.5:999", "--db", db], "0…79"),
+                               (["top", "blocks.5:1", "--db", "/nonexistent/x.sqlite"], "run `vizlab index"),
+                               (["index", "/nonexistent/folder"], "no such folder")] {
+            let r = try vizlab(args)
+            XCTAssertNotEqual(r.status, 0, "\(args)")
+            XCTAssertTrue(r.stderr.contains(needle), "\(args): \(r.stderr)")
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, "\(args): \(r.stderr)")
+        }
+    }
+}
