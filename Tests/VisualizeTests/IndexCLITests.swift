@@ -16,27 +16,36 @@ final class IndexCLITests: VizlabCLITestCase {
         let full = try vizlab(args + ["--db", clean.path])
         XCTAssertEqual(full.status, 0, full.stderr)
 
+        // Kill twice, each time right after the progress line reports a random number of images done (the
+        // batches before it are committed, the next one is in flight).
         var rng = TestRNG(seed: UInt64(Date().timeIntervalSince1970))
         let killed = scratch.appendingPathComponent("killed.sqlite")
-        var kills = 0
-        for attempt in 0..<6 where kills < 2 {
+        var stored: [Int] = []
+        for _ in 0..<2 {
+            let target = Int.random(in: 2...30, using: &rng)
             let p = Process()
             p.executableURL = Self.binary
             p.arguments = args + ["--db", killed.path]
-            p.standardOutput = FileHandle.nullDevice; p.standardError = FileHandle.nullDevice
+            let err = Pipe()
+            p.standardOutput = FileHandle.nullDevice; p.standardError = err
             try p.run()
-            // Somewhere between model loading and the end of the run (the whole run takes about a second).
-            usleep(UInt32(Double.random(in: 0.25...0.9, using: &rng) / Double(attempt + 1) * 1e6))
+            var text = ""
+            while p.isRunning {
+                let chunk = err.fileHandleForReading.availableData
+                if chunk.isEmpty { break }
+                text += String(decoding: chunk, as: UTF8.self)
+                // "\rindex: 12/38 new or changed images, …": the latest count.
+                if let last = text.components(separatedBy: "index: ").last, let done = Int(last.prefix { $0.isNumber }), done >= target { break }
+            }
             kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
-            if p.terminationReason == .uncaughtSignal {
-                kills += 1
-                let index = try ExampleIndex(url: killed)
-                XCTAssertEqual(try index.integrityCheck(), "ok", "after kill \(kills)")
-                print("kill \(kills): \(try index.counts().images) of 40 images were stored")
-            }
+            XCTAssertEqual(p.terminationReason, .uncaughtSignal, "the run finished before it could be killed")
+            let index = try ExampleIndex(url: killed)
+            XCTAssertEqual(try index.integrityCheck(), "ok", "after a kill at \(target)")
+            stored.append(try index.counts().images)
         }
-        XCTAssertGreaterThan(kills, 0, "never managed to kill a run in progress")
+        print("killed after ≥ \(stored) images were stored (of 40)")
+        XCTAssertTrue(stored.contains { $0 > 0 && $0 < 40 }, "no kill landed mid-run: \(stored)")
         let resumed = try vizlab(args + ["--db", killed.path])
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
         let a = try ExampleIndex(url: clean).allLists(), b = try ExampleIndex(url: killed).allLists()
