@@ -23,6 +23,9 @@ struct Top: ParsableCommand {
     @Flag(help: "Show the receptive field around the max position instead of the whole model view.")
     var patches = false
 
+    @Flag(help: "Overlay the channel's activation map as a heat map (runs the model on the shown images).")
+    var heatmap = false
+
     @Option(help: "The index database (default: $VIZLAB_HOME/examples.sqlite).")
     var db: String?
 
@@ -62,15 +65,20 @@ struct Top: ParsableCommand {
         }
         let end: RankEnd = negative ? .bottom : .top
         let rows = try index.ranked(layer: layer.name, channel: channel, by: rankBy, end: end, limit: k)
-        guard !rows.isEmpty else { CLI.fail("\(dbURL.path): no images indexed for \(unit)"); throw ExitCode(1) }
-        var tiles: [Figures.Tile] = [], examples: [Example] = []
         let spatial = layer.shape.count == 3
+        guard !rows.isEmpty else { CLI.fail("\(dbURL.path): no images indexed for \(unit)"); throw ExitCode(1) }
+        let model = heatmap && spatial ? try CLI.loadModel() : nil
+        var tiles: [Figures.Tile] = [], examples: [Example] = []
         for (rank, (e, path)) in rows.enumerated() {
             let box = spatial ? layer.receptiveBox(x: e.x, y: e.y) : (x0: 0, y0: 0, side: 224)
             examples.append(Example(rank: rank + 1, path: path, value: e.value, x: e.x, y: e.y, box: [box.x0, box.y0, box.side]))
             let caption = [String(format: "%.2f", e.value), URL(fileURLWithPath: path).lastPathComponent]
             do {
-                let view = Top.modelView(try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: path)))
+                var view = Top.modelView(try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: path)))
+                if let model {
+                    let act = GradMode.withoutGrad { model.forward(Preprocess.normalize(view), capture: [layer.name])[layer.name]! }
+                    view = Top.overlay(view, map: act, channel: channel)
+                }
                 let picture = patches && spatial ? Top.crop(view, box: box) : Top.outline(view, box: spatial ? box : nil)
                 tiles.append(Figures.Tile(image: picture, caption: caption))
             } catch {
@@ -114,6 +122,29 @@ struct Top: ParsableCommand {
             for c in 0..<3 { px[((y - y0 + oy) * side + (x - x0 + ox)) * 3 + c] = view.pixels[(y * view.width + x) * 3 + c] }
         } }
         return RGBImage(width: side, height: side, pixels: px)
+    }
+
+    /// The activation map of one channel (upsampled bilinearly to the view, clipped at 0, scaled to its own max)
+    /// blended over the view from transparent to red–yellow.
+    static func overlay(_ view: RGBImage, map t: Tensor, channel: Int) -> RGBImage {
+        let h = t.shape[2], w = t.shape[3]
+        let plane = Array(t.data[(channel * h * w)..<((channel + 1) * h * w)])
+        let top = max(plane.max() ?? 0, 1e-6)
+        var out = view
+        for y in 0..<view.height { for x in 0..<view.width {
+            let fy = max(0, min(Double(h - 1), (Double(y) + 0.5) * Double(h) / Double(view.height) - 0.5))
+            let fx = max(0, min(Double(w - 1), (Double(x) + 0.5) * Double(w) / Double(view.width) - 0.5))
+            let y0 = Int(fy), x0 = Int(fx), y1 = min(y0 + 1, h - 1), x1 = min(x0 + 1, w - 1)
+            let ty = Float(fy - Double(y0)), tx = Float(fx - Double(x0))
+            let v = (plane[y0 * w + x0] * (1 - tx) + plane[y0 * w + x1] * tx) * (1 - ty) + (plane[y1 * w + x0] * (1 - tx) + plane[y1 * w + x1] * tx) * ty
+            let a = max(0, min(1, v / top)) * 0.6
+            let heat: [Float] = [255, 255 * max(0, min(1, 2 * v / top - 1)), 0]
+            for c in 0..<3 {
+                let i = (y * view.width + x) * 3 + c
+                out.pixels[i] = UInt8((Float(view.pixels[i]) * (1 - a) + heat[c] * a).rounded())
+            }
+        } }
+        return out
     }
 
     /// The model view with the receptive field of the max position outlined in orange.

@@ -152,10 +152,13 @@ public final class ExampleIndex {
             try db.execute(sql: "DELETE FROM ranked")
             for layer in layers {
                 let rows = try Row.fetchAll(db, sql: """
-                    SELECT s.imageId, i.path, s.data FROM stats s JOIN image i ON i.id = s.imageId WHERE s.layer = ?
+                    SELECT s.imageId, i.path, i.sha256, s.data FROM stats s JOIN image i ON i.id = s.imageId
+                    WHERE s.layer = ? ORDER BY i.path
                     """, arguments: [layer])
+                // A file stored twice (same bytes under two names) is listed once, under its first path.
+                var seen = Set<String>()
                 let stats = rows.compactMap { row -> (Int64, String, ChannelStats)? in
-                    guard let s = ChannelStats(blob: row["data"]) else { return nil }
+                    guard seen.insert(row["sha256"]).inserted, let s = ChannelStats(blob: row["data"]) else { return nil }
                     return (row["imageId"], row["path"], s)
                 }
                 guard let channels = stats.first?.2.channels else { continue }
