@@ -6,6 +6,14 @@ import Foundation
 /// 224² centre crop itself (the output is that crop; `vizlab classify --as-is` feeds it unchanged).
 public enum AttackRegion: String, Codable, Sendable, CaseIterable {
     case full, crop
+
+    /// The exact model input of an 8-bit image of this region (the photo: resize + crop; the crop: as it is).
+    public func modelInput(_ pixels: RGBImage) -> Tensor {
+        switch self {
+        case .full: return Preprocess.modelInput(rgb: pixels)
+        case .crop: return Preprocess.normalize(pixels)
+        }
+    }
 }
 
 /// The model and the image under attack, and the one way the attack loop sees the model: the logits of an
@@ -35,8 +43,7 @@ public final class AttackProblem {
             original = rgb
             plan = ResizeCropPlan(width: rgb.width, height: rgb.height)
         case .crop:
-            let (w, h) = Preprocess.resizedSize(width: rgb.width, height: rgb.height, shorter: 256)
-            original = Preprocess.centerCrop(Preprocess.resizeBicubic(rgb, width: w, height: h), size: model.inputSize)
+            original = Preprocess.modelView(rgb, crop: model.inputSize)
             plan = nil
         }
         originalPlanar = Pixels.planar(original)
@@ -57,12 +64,7 @@ public final class AttackProblem {
     public var count: Int { originalPlanar.count }
 
     /// The exact model input of an 8-bit image in this region.
-    public func modelInput(_ pixels: RGBImage) -> Tensor {
-        switch region {
-        case .full: return Preprocess.modelInput(rgb: pixels)
-        case .crop: return Preprocess.normalize(pixels)
-        }
-    }
+    public func modelInput(_ pixels: RGBImage) -> Tensor { region.modelInput(pixels) }
 
     /// Logits of an 8-bit image, no gradient.
     public func logits(_ pixels: RGBImage) -> [Float] {

@@ -40,7 +40,7 @@ public struct AttackReport: Codable {
 public enum AttackOutput {
     /// Writes `<stem>.adv.png`, then re-reads it and measures it, then `<stem>.panel.png` and `<stem>.json`
     /// (each written atomically; the JSON last, so its presence means all three are complete).
-    public static func write(_ result: AttackResult, request: AttackRequest, original: RGBImage, input: String,
+    public static func write(_ result: AttackResult, request: AttackRequest, input: String,
                              directory: URL, stem: String, model: EfficientNetLite) throws -> AttackReport {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let imageURL = directory.appendingPathComponent("\(stem).adv.png")
@@ -48,7 +48,7 @@ public enum AttackOutput {
         let jsonURL = directory.appendingPathComponent("\(stem).json")
         // All three or none: a failure after the first write removes what was written.
         do {
-            return try writeAll(result, request: request, original: original, input: input, imageURL: imageURL,
+            return try writeAll(result, request: request, input: input, imageURL: imageURL,
                                 panelURL: panelURL, jsonURL: jsonURL, model: model)
         } catch {
             for url in [imageURL, panelURL, jsonURL] { try? FileManager.default.removeItem(at: url) }
@@ -56,18 +56,15 @@ public enum AttackOutput {
         }
     }
 
-    static func writeAll(_ result: AttackResult, request: AttackRequest, original: RGBImage, input: String,
+    static func writeAll(_ result: AttackResult, request: AttackRequest, input: String,
                          imageURL: URL, panelURL: URL, jsonURL: URL, model: EfficientNetLite) throws -> AttackReport {
+        let original = result.original
         try PNGEncoder.write(result.adversarial, to: imageURL)
 
         // The saved file, read back as anyone would read it.
         let reread = Preprocess.compositeOnWhite(try ImageDecoder.decode(contentsOf: imageURL))
-        let input224 = request.region == .full ? Preprocess.modelInput(rgb: reread) : Preprocess.normalize(reread)
-        let logits = GradMode.withoutGrad { model(input224) }
+        let logits = GradMode.withoutGrad { model(request.region.modelInput(reread)) }
         let savedTop = model.topK(logits, k: 5)[0]
-        let originalLogits = GradMode.withoutGrad {
-            model(request.region == .full ? Preprocess.modelInput(rgb: original) : Preprocess.normalize(original))
-        }
         let goal = result.goal
         let report = AttackReport(
             input: input, adversarialImage: imageURL.path, panel: panelURL.path, report: jsonURL.path,
@@ -78,7 +75,7 @@ public enum AttackOutput {
             seed: request.seed, goal: goal, success: goal.isReached(logits: logits.data), steps: result.outcome.steps,
             gradientEvaluations: result.gradientEvaluations, seconds: result.seconds,
             distances: Distances(reread, original), originalTop: result.originalTop, adversarialTop: savedTop,
-            goalProbabilityOriginal: goal.progress(Goal.softmax(originalLogits.data)),
+            goalProbabilityOriginal: goal.progress(Goal.softmax(result.originalLogits)),
             goalProbabilityAdversarial: goal.progress(Goal.softmax(logits.data)),
             minimalEpsilonTrials: result.trials, notes: result.outcome.notes, history: result.history)
         try PNGEncoder.write(ReportPanel.render(report, original: original, adversarial: reread), to: panelURL)

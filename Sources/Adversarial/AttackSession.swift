@@ -77,6 +77,7 @@ public struct AttackResult {
     public var gradientEvaluations: Int
     public var seconds: Double
     public var originalTop: [ClassScore]
+    public var originalLogits: [Float]
     /// The opaque 8-bit image that was attacked (the photo, or its 224² crop).
     public var original: RGBImage
 }
@@ -123,7 +124,7 @@ public enum AttackSession {
         let adversarial = Pixels.image(outcome.adversarial, width: problem.width, height: problem.height)
         return AttackResult(adversarial: adversarial, outcome: outcome, goal: goal, attack: chosen.0, epsilon: epsilon,
                             trials: trials, history: chosen.1.history, gradientEvaluations: evaluations,
-                            seconds: Date().timeIntervalSince(start), originalTop: top, original: problem.original)
+                            seconds: Date().timeIntervalSince(start), originalTop: top, originalLogits: originalLogits, original: problem.original)
     }
 
     static func makeGoal(_ request: AttackRequest, originalLogits z: [Float], labels: ImageNetLabels) throws -> Goal {

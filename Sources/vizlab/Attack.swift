@@ -175,7 +175,7 @@ struct AttackCommand: ParsableCommand {
                                                                prefix, name, done, total, elapsed, eta).utf8))
                 }
                 FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
-                let report = try AttackOutput.write(result, request: r, original: result.original, input: path,
+                let report = try AttackOutput.write(result, request: r, input: path,
                                                     directory: outDir, stem: stems[k], model: model)
                 reports.append(report)
                 rows.append(Row(input: path, success: report.success, steps: report.steps, l2: report.distances.l2,
@@ -229,7 +229,6 @@ struct AttackCommand: ParsableCommand {
     /// Files as given, and the images directly inside given folders (sorted), so a batch is reproducible.
     func collectImages() throws -> [String] {
         var files: [String] = []
-        let extensions: Set<String> = ["png", "jpg", "jpeg", "webp"]
         for input in inputs {
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: input, isDirectory: &isDir) else {
@@ -242,7 +241,7 @@ struct AttackCommand: ParsableCommand {
                 do { names = try FileManager.default.contentsOfDirectory(atPath: input) } catch {
                     CLI.fail("\(input): cannot read this folder (\(error.localizedDescription))"); throw ExitCode(1)
                 }
-                let images = names.filter { extensions.contains(URL(fileURLWithPath: $0).pathExtension.lowercased()) }.sorted()
+                let images = names.filter { ImageDecoder.fileExtensions.contains(URL(fileURLWithPath: $0).pathExtension.lowercased()) }.sorted()
                 if images.isEmpty { CLI.fail("\(input): no PNG, JPEG or WebP images in this folder"); throw ExitCode(1) }
                 files += images.map { URL(fileURLWithPath: input).appendingPathComponent($0).path }
             } else {

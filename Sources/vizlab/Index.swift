@@ -48,7 +48,6 @@ struct IndexCommand: ParsableCommand {
         let dbURL = CLI.indexURL(db)
         let index: ExampleIndex
         do { index = try ExampleIndex(url: dbURL) } catch { CLI.fail("\(dbURL.path): \(error)"); throw ExitCode(1) }
-        try index.setMeta(["layerTable": String(decoding: try JSONEncoder().encode(chosen.compactMap { model.layerInfo(named: $0) }), as: UTF8.self)])
         let summary: Indexer.Summary
         do {
             summary = try Indexer(layers: chosen, k: k, batch: batch).run(root: root, index: index, model: model) { done, total, elapsed in

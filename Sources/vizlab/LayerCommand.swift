@@ -53,9 +53,7 @@ struct Dream: ParsableCommand {
         do { info = try model.resolveLayer(layer) } catch { CLI.fail("--layer " + CLI.describe(error)); throw ExitCode(2) }
         let rgb: RGBImage
         do {
-            let decoded = Preprocess.compositeOnWhite(try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: photo)))
-            let side = Preprocess.resizedSize(width: decoded.width, height: decoded.height, shorter: 256)
-            rgb = Preprocess.centerCrop(Preprocess.resizeBicubic(decoded, width: side.width, height: side.height), size: 224)
+            rgb = Preprocess.modelView(Preprocess.compositeOnWhite(try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: photo))))
         } catch { CLI.fail(CLI.describe(error)); throw ExitCode(1) }
         let unit = Tensor(shape: [1, 3, 224, 224], data: (0..<3).flatMap { c in (0..<(224 * 224)).map { Float(rgb.pixels[$0 * 3 + c]) / 255 } })
         var settings = options.settings

@@ -54,7 +54,7 @@ struct Top: ParsableCommand {
         }
         let index: ExampleIndex
         do { index = try ExampleIndex(url: dbURL) } catch { CLI.fail("\(dbURL.path): \(error)"); throw ExitCode(1) }
-        let table = (try? index.meta("layerTable")).flatMap { try? JSONDecoder().decode([LayerInfo].self, from: Data($0.utf8)) } ?? []
+        let table = (try? index.layerTable()) ?? []
         let parts = unit.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 2, let channel = Int(parts[1]) else { CLI.fail("'\(unit)' is not LAYER:CHANNEL (e.g. blocks.12:40)"); throw ExitCode(2) }
         guard let layer = table.first(where: { $0.name == parts[0] }) else {
@@ -74,7 +74,7 @@ struct Top: ParsableCommand {
             examples.append(Example(rank: rank + 1, path: path, value: e.value, x: e.x, y: e.y, box: [box.x0, box.y0, box.side]))
             let caption = [String(format: "%.2f", e.value), URL(fileURLWithPath: path).lastPathComponent]
             do {
-                var view = Top.modelView(try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: path)))
+                var view = Preprocess.modelView(Preprocess.compositeOnWhite(try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: path))))
                 if let model {
                     let act = GradMode.withoutGrad { model.forward(Preprocess.normalize(view), capture: [layer.name])[layer.name]! }
                     view = Top.overlay(view, map: act, channel: channel)
@@ -101,13 +101,6 @@ struct Top: ParsableCommand {
             for e in examples { print(String(format: "%3d  %8.3f  %@", e.rank, e.value, e.path)) }
             print(outURL.path)
         }
-    }
-
-    /// What the model sees: resize 256 + centre crop 224, as RGB.
-    static func modelView(_ image: RGBAImage) -> RGBImage {
-        let rgb = Preprocess.compositeOnWhite(image)
-        let (w, h) = Preprocess.resizedSize(width: rgb.width, height: rgb.height, shorter: 256)
-        return Preprocess.centerCrop(Preprocess.resizeBicubic(rgb, width: w, height: h), size: 224)
     }
 
     /// The part of the model view inside the receptive-field box (the box clipped to the image: units deep in the

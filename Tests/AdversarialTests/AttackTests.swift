@@ -78,7 +78,7 @@ final class AttackTests: XCTestCase {
         XCTAssertEqual(result.adversarial.width, 512)
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vizlab-attack-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let report = try AttackOutput.write(result, request: request, original: result.original, input: url.path,
+        let report = try AttackOutput.write(result, request: request, input: url.path,
                                             directory: dir, stem: "chicky", model: model)
         let saved = try ImageDecoder.decode(contentsOf: dir.appendingPathComponent("chicky.adv.png"))
         let top = model.topK(GradMode.withoutGrad { model(Preprocess.modelInput(saved)) }, k: 1)[0][0]

@@ -16,8 +16,13 @@ extension Preprocess {
 
     /// RGB (already opaque) → model input, exactly as `modelInput`.
     public static func modelInput(rgb: RGBImage, resize: Int = 256, crop: Int = 224) -> Tensor {
+        normalize(modelView(rgb, resize: resize, crop: crop))
+    }
+
+    /// What the model sees, as 8-bit RGB: shorter side to `resize` (PIL bicubic), centre crop `crop`.
+    public static func modelView(_ rgb: RGBImage, resize: Int = 256, crop: Int = 224) -> RGBImage {
         let (w, h) = resizedSize(width: rgb.width, height: rgb.height, shorter: resize)
-        return normalize(centerCrop(resizeBicubic(rgb, width: w, height: h), size: crop))
+        return centerCrop(resizeBicubic(rgb, width: w, height: h), size: crop)
     }
 }
 

@@ -7,6 +7,9 @@ public enum ImageDecoder {
     /// Larger images are refused from their header, before any pixel memory is allocated.
     nonisolated(unsafe) public static var maxPixels = 100_000_000
 
+    /// File-name extensions (lower case) that folder walks treat as images; decoding itself sniffs the bytes.
+    public static let fileExtensions: Set<String> = ["png", "jpg", "jpeg", "webp"]
+
     public static func decode(contentsOf url: URL) throws -> RGBAImage {
         let name = url.lastPathComponent
         var isDirectory: ObjCBool = false

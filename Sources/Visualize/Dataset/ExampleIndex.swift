@@ -74,12 +74,11 @@ public final class ExampleIndex {
         }
     }
 
-    public func imagePaths(_ ids: [Int64]) throws -> [Int64: String] {
-        try db.read { db in
-            var out: [Int64: String] = [:]
-            for id in ids { out[id] = try String.fetchOne(db, sql: "SELECT path FROM image WHERE id = ?", arguments: [id]) }
-            return out
-        }
+    /// The indexed layers' geometry (names, channels, receptive fields), stored with the first run, so
+    /// `vizlab top` needs no model.
+    public func layerTable() throws -> [LayerInfo] {
+        guard let json = try meta("layerTable") else { return [] }
+        return try JSONDecoder().decode([LayerInfo].self, from: Data(json.utf8))
     }
 
     public func errors() throws -> [(path: String, error: String)] {

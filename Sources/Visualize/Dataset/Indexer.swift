@@ -9,8 +9,6 @@ public struct Indexer {
     public var k: Int
     public var batch: Int
 
-    public static let imageExtensions: Set<String> = ["png", "jpg", "jpeg", "webp"]
-
     /// Default units: every block output, the head and the logits.
     public static func defaultLayers(_ model: EfficientNetLite) -> [String] {
         model.layers.map(\.name).filter { $0.hasPrefix("blocks.") && !$0.dropFirst(7).contains(".") } + ["head", "logits"]
@@ -45,7 +43,7 @@ public struct Indexer {
             throw ImageError(file: root.path, reason: "cannot read this folder")
         }
         var out: [URL] = []
-        for case let url as URL in e where imageExtensions.contains(url.pathExtension.lowercased()) {
+        for case let url as URL in e where ImageDecoder.fileExtensions.contains(url.pathExtension.lowercased()) {
             if (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true { out.append(url.standardizedFileURL) }
         }
         return out.sorted { $0.path < $1.path }
@@ -56,13 +54,14 @@ public struct Indexer {
                     progress: ((Int, Int, Double) -> Void)? = nil) throws -> Summary {
         let start = Date()
         var summary = Summary()
-        try checkSettings(index)
+        try checkSettings(index, model: model)
         let files = try Indexer.imageFiles(under: root)
         summary.found = files.count
         let known = try index.images()
         let present = Set(files.map(\.path))
         // Files gone from the folder drop out (only those under this root: one database may hold several folders).
-        let prefix = root.standardizedFileURL.path.hasSuffix("/") ? root.standardizedFileURL.path : root.standardizedFileURL.path + "/"
+        let rootPath = root.standardizedFileURL.path
+        let prefix = rootPath.hasSuffix("/") ? rootPath : rootPath + "/"
         let gone = known.keys.filter { $0.hasPrefix(prefix) && !present.contains($0) }
         try index.remove(paths: gone)
         summary.removed = gone.count
@@ -135,7 +134,7 @@ public struct Indexer {
     }
 
     /// The layers and k are fixed per database (the stats of other layers were never stored).
-    func checkSettings(_ index: ExampleIndex) throws {
+    func checkSettings(_ index: ExampleIndex, model: EfficientNetLite) throws {
         let stored = try index.meta("layers"), storedK = try index.meta("k")
         let mine = layers.joined(separator: ",")
         if let s = stored, s != mine {
@@ -144,7 +143,10 @@ public struct Indexer {
         if let s = storedK, Int(s) != k {
             try index.setMeta(["k": String(k), "listsStale": "1"])  // lists are derived: just rebuild them
         }
-        if stored == nil { try index.setMeta(["layers": mine, "k": String(k)]) }
+        if stored == nil {
+            let table = String(decoding: try JSONEncoder().encode(layers.compactMap { model.layerInfo(named: $0) }), as: UTF8.self)
+            try index.setMeta(["layers": mine, "k": String(k), "layerTable": table])
+        }
     }
 
     struct Prepared {
