@@ -127,24 +127,15 @@ extension CLI {
         var summaries: [Sidecar] = [], tiles: [Figures.Tile] = []
         for (b, item) in items.enumerated() {
             let pngURL = outDir.appendingPathComponent(item.name + ".png")
-            let rgb = unitImageToRGB(result.image, index: b)
+            let rgb = rgbImage(fromUnitImage: result.image, index: b)
             try PNGEncoder.write(rgb, to: pngURL)
             // Measured on the image as saved (re-read, 8-bit, no transforms), not on the last transformed step.
-            let reread = Preprocess.normalize(Preprocess.compositeOnWhite(try ImageDecoder.decode(contentsOf: pngURL)))
-            var capture = item.measure.layers
-            capture.insert("logits")
-            let acts = GradMode.withoutGrad { model.forward(reread, capture: capture) }
-            let value = GradMode.withoutGrad { item.measure.evaluate(acts).item }
-            let top5 = model.topK(acts["logits"]!, k: 5)[0]
-            let unitImage = Tensor(shape: [1, 3, rgb.height, rgb.width], data: (0..<3).flatMap { c in
-                (0..<(rgb.width * rgb.height)).map { Float(rgb.pixels[$0 * 3 + c]) / 255 } })
-            let tv = totalVariation(unitImage).item
-            var classProbability: Float?
+            let measured = try measureSavedImage(model, at: pngURL, objective: item.measure, classes: item.classes?.indices)
+            let value = measured.value, top5 = measured.top5, tv = measured.totalVariation
+            let classProbability = measured.classProbability
             var captionLines = [item.caption, String(format: "%@ %.3g", item.classes == nil ? "act" : "objective", value)]
-            if let cls = item.classes {
-                let p = GradMode.withoutGrad { softmax(acts["logits"]!) }
-                classProbability = cls.indices.map { p.data[$0] }.reduce(0, +)
-                captionLines.append(String(format: "p = %.3f, top-1 %@", classProbability!, top5[0].name))
+            if let p = classProbability {
+                captionLines.append(String(format: "p = %.3f, top-1 %@", p, top5[0].name))
             }
             tiles.append(Figures.Tile(image: rgb, caption: captionLines))
             let sidecar = Sidecar(command: CommandLine.arguments.dropFirst().joined(separator: " "),
@@ -202,16 +193,6 @@ extension CLI {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return encoder
-    }
-
-    /// Image `index` of [N, 3, H, W] in [0, 1] → 8-bit RGB.
-    static func unitImageToRGB(_ image: Tensor, index: Int = 0) -> RGBImage {
-        let h = image.shape[2], w = image.shape[3], base = index * 3 * h * w
-        var px = [UInt8](repeating: 0, count: h * w * 3)
-        for y in 0..<h { for x in 0..<w { for c in 0..<3 {
-            px[(y * w + x) * 3 + c] = UInt8(max(0, min(255, (image.data[base + (c * h + y) * w + x] * 255).rounded())))
-        } } }
-        return RGBImage(width: w, height: h, pixels: px)
     }
 
     /// A file-name-safe form of a unit or class name.

@@ -34,6 +34,16 @@ public struct RenderResult {
 /// Model input from an image in [0, 1]: the same (x·255 − 127) / 128 as photos get.
 public func modelInput(fromUnitImage image: Tensor) -> Tensor { shift(scale(image, by: 255 / 128), by: -127 / 128) }
 
+/// Image `index` of [N, 3, H, W] in [0, 1] → 8-bit RGB.
+public func rgbImage(fromUnitImage image: Tensor, index: Int = 0) -> RGBImage {
+    let h = image.shape[2], w = image.shape[3], base = index * 3 * h * w
+    var px = [UInt8](repeating: 0, count: h * w * 3)
+    for y in 0..<h { for x in 0..<w { for c in 0..<3 {
+        px[(y * w + x) * 3 + c] = UInt8(max(0, min(255, (image.data[base + (c * h + y) * w + x] * 255).rounded())))
+    } } }
+    return RGBImage(width: w, height: h, pixels: px)
+}
+
 /// The parameterization `settings` asks for, drawn from `generator`.
 public func makeParameterization(_ settings: RenderSettings, generator: inout SeededGenerator) -> ImageParameterization {
     switch settings.parameterization {
@@ -80,4 +90,32 @@ public func render(_ model: EfficientNetLite, _ objective: Objective, _ settings
         progress(step, value.item)
     }
     return RenderResult(image: GradMode.withoutGrad { param.image() }, history: history, penalties: penalties, phaseSeconds: phases)
+}
+
+/// What a rendered picture does to the model as it was saved: read back from disk (8 bits, no transforms).
+public struct SavedImageMeasurement: Sendable {
+    /// The objective's value on the saved image.
+    public var value: Float
+    public var top5: [ClassScore]
+    /// Summed probability of `classes`, when asked.
+    public var classProbability: Float?
+    /// Mean |neighbour difference| of the saved image in [0, 1] (what total variation penalizes).
+    public var totalVariation: Float
+}
+
+/// Re-reads the PNG at `url` and measures `objective` (and the probability of `classes`) on it.
+public func measureSavedImage(_ model: EfficientNetLite, at url: URL, objective: Objective, classes: [Int]? = nil) throws -> SavedImageMeasurement {
+    let rgb = Preprocess.compositeOnWhite(try ImageDecoder.decode(contentsOf: url))
+    var capture = objective.layers
+    capture.insert("logits")
+    let acts = GradMode.withoutGrad { model.forward(Preprocess.normalize(rgb), capture: capture) }
+    let value = GradMode.withoutGrad { objective.evaluate(acts).item }
+    let probability = classes.map { cls in
+        let p = GradMode.withoutGrad { softmax(acts["logits"]!) }
+        return cls.map { p.data[$0] }.reduce(0, +)
+    }
+    let unitImage = Tensor(shape: [1, 3, rgb.height, rgb.width], data: (0..<3).flatMap { c in
+        (0..<(rgb.width * rgb.height)).map { Float(rgb.pixels[$0 * 3 + c]) / 255 } })
+    return SavedImageMeasurement(value: value, top5: model.topK(acts["logits"]!, k: 5)[0], classProbability: probability,
+                                 totalVariation: GradMode.withoutGrad { totalVariation(unitImage).item })
 }
