@@ -4,7 +4,7 @@ SWIFT_TEST    := swift test -c release -Xswiftc -enable-testing --disable-swift-
 VIZLAB        := .build/release/vizlab
 export VIZLAB_HOME ?= $(HOME)/.cache/vizlab
 
-.PHONY: setup build test demo bench clean dataset
+.PHONY: setup build test demo bench clean dataset gallery-full
 
 setup:            ## install system libraries, fetch the weights and the sample photos (idempotent)
 	bash scripts/setup
@@ -18,15 +18,14 @@ build: setup      ## release build (-target-cpu haswell is set in Package.swift)
 test: setup       ## the whole test suite, in release (numeric code is 10-100x slower in debug)
 	$(SWIFT_TEST)
 
-demo: build dataset  ## classify the sample photos, render a few pictures, fool the model once, index the corpus, benchmark
+demo: build dataset  ## classify the sample photos, fool the model three times, index the corpus, benchmark, render the HTML gallery
 	@echo "== vizlab classify (sample photos in $(VIZLAB_HOME)/samples)"
 	$(VIZLAB) classify --top 3 $(VIZLAB_HOME)/samples/*.png $(VIZLAB_HOME)/samples/*.jpg
-	@echo "== vizlab channel / ideal (short 128-step renders; 512 is the default) -> out/demo"
-	$(VIZLAB) channel blocks.8:1,2,3,4 --steps 128 --seed 1 --out out/demo/channels
-	$(VIZLAB) ideal --class "tiger cat" --class cat --steps 128 --seed 1 --out out/demo/ideal
-	@echo "== vizlab attack: the Pekinese photo made a cat at ε = 4/255, then re-read from disk by vizlab classify"
+	@echo "== vizlab attack: the Pekinese photo made a cat at ε = 4/255 (then re-read from disk by vizlab classify), chelsea made a goldfish, coffee pushed off espresso by DeepFool"
 	$(VIZLAB) attack $(VIZLAB_HOME)/samples/chicky_512.png --target cat --eps 4 --seed 1 --out out/demo/attack
 	$(VIZLAB) classify --top 3 out/demo/attack/chicky_512.adv.png
+	$(VIZLAB) attack $(VIZLAB_HOME)/samples/chelsea.png --target goldfish --eps 4 --seed 1 --out out/demo/attack
+	$(VIZLAB) attack $(VIZLAB_HOME)/samples/coffee.png --attack deepfool --seed 1 --out out/demo/attack
 	@echo "== vizlab index: the sample corpus (only new or changed files on a rerun), then top images of three units"
 	$(VIZLAB) index $(VIZLAB_HOME)/dataset --db out/demo/examples.sqlite
 	$(VIZLAB) top logits:282 --k 8 --db out/demo/examples.sqlite --out out/demo/top/tiger_cat.png
@@ -34,6 +33,19 @@ demo: build dataset  ## classify the sample photos, render a few pictures, fool 
 	$(VIZLAB) top blocks.5:10 --k 8 --patches --db out/demo/examples.sqlite --out out/demo/top/blocks5_10_patches.png
 	@echo "== vizlab bench"
 	$(VIZLAB) bench --runs 10
+	@echo "== vizlab gallery: 16 channels of 4 layers, 8 classes, the 3 attacks (renders cached: a rerun renders nothing)"
+	$(VIZLAB) gallery --out gallery/demo $(DEMO_GALLERY) --dataset out/demo/examples.sqlite --attacks out/demo/attack --seed 1
+	@echo "== open file://$(CURDIR)/gallery/demo/index.html"
+
+# The demo's gallery: short renders so `make demo` stays within minutes (the gallery's own default is 256 steps).
+DEMO_GALLERY := --layers blocks.2,blocks.5,blocks.9,blocks.14 --channels 16 --steps 128
+
+gallery-full: build dataset  ## every channel of every block output and the head, 256 steps (hours: see README)
+	$(VIZLAB) index $(VIZLAB_HOME)/dataset --db out/demo/examples.sqlite
+	$(VIZLAB) gallery --out gallery/full --layers $(FULL_LAYERS) --channels all --steps 256 --dataset out/demo/examples.sqlite --seed 1 \
+		$(if $(wildcard out/demo/attack/*.json),--attacks out/demo/attack)
+
+FULL_LAYERS := $(shell seq -s, -f 'blocks.%g' 0 15),head
 
 bench: build
 	$(VIZLAB) bench

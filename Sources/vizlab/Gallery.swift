@@ -148,9 +148,7 @@ struct GalleryCommand: ParsableCommand {
         for job in missing where !unique.contains(where: { $0.id == job.id }) { unique.append(job) }
         let renderStart = Date()
         var failed: [String] = []
-        var examplePictures = 0
         if !unique.isEmpty {
-            examplePictures = try site.write().examplePicturesMade  // browsable (with placeholders) while the renders run
             failed = WorkerPool(jobs: unique, workers: jobs, store: site.store).run()
         }
         let renderSeconds = Date().timeIntervalSince(renderStart)
@@ -164,7 +162,7 @@ struct GalleryCommand: ParsableCommand {
                               rendered: unique.count - failed.count, cached: plan.jobs.count - unique.count, failed: failed,
                               imageSteps: unique.map(\.cost).reduce(0, +), renderSeconds: renderSeconds,
                               seconds: Date().timeIntervalSince(started), pages: written.pages, pagesWritten: written.pagesWritten,
-                              examplePicturesMade: examplePictures + written.examplePicturesMade, links: links.links,
+                              examplePicturesMade: written.examplePicturesMade, links: links.links,
                               brokenLinks: links.problems.map(\.description), settings: options.unitSettings)
         try AtomicFile.write(try CLI.jsonEncoder().encode(summary), to: root.appendingPathComponent("gallery.json"))
         FileHandle.standardError.write(Data(String(format: "gallery: %d jobs (%d rendered, %d cached, %d failed), %d pages (%d changed), %d links checked, %.1f s\n",

@@ -65,15 +65,16 @@ public struct GallerySite {
         try put("style.css", Self.css)
         try put("gallery.js", Self.javascript)
         try put("index.html", indexPage(pictures))
-        let imagePaths = try examples?.images() ?? [:]
-        let indexedLayers = Set((try? examples?.layerTable() ?? [])?.map(\.name) ?? [])
+        let prepared = try examples.map { try prepareExamples($0, made: &summary.examplePicturesMade) }
+        let imageCount = (try? examples?.counts().images) ?? 0
         for (info, channels) in plan.options.layers {
             try put("layers/\(info.name)/index.html", layerPage(info, channels, pictures))
             for (i, c) in channels.enumerated() {
                 var exampleHTML = ""
-                if let examples {
-                    if indexedLayers.contains(info.name) {
-                        exampleHTML = try exampleSection(info, c, examples, imagePaths, made: &summary.examplePicturesMade)
+                if let examples, let prepared {
+                    if let lists = prepared.lists["\(info.name):\(c)"] {
+                        exampleHTML = exampleSection(info, lists, unreadable: prepared.unreadable, imageCount: imageCount,
+                                                     database: examples.url.lastPathComponent)
                     } else {
                         exampleHTML = "<p class=note>The index \(escapeHTML(examples.url.path)) has no lists for \(escapeHTML(info.name)) (index it with its --layers).</p>"
                     }
@@ -202,41 +203,81 @@ public struct GallerySite {
         return page(title: "\(info.name):\(c) — vizlab gallery", depth: 2, body: body)
     }
 
-    /// Top examples as receptive-field patches around the max, bottom ones as the whole model view.
-    func exampleSection(_ info: LayerInfo, _ c: Int, _ index: ExampleIndex, _ images: [String: ExampleIndex.ImageRecord],
-                        made: inout Int) throws -> String {
-        var out = ""
-        for end in RankEnd.allCases {
-            let rows = try index.ranked(layer: info.name, channel: c, by: .max, end: end, limit: exampleCount)
-            var figures = ""
-            for (e, path) in rows {
-                let box = info.receptiveBox(x: e.x, y: e.y)
-                let patch = end == .top && info.receptiveField < 224
-                let sha = images[path]?.sha256 ?? path
-                let key = String(SHA256.hex(of: Data("\(sha) \(patch ? "\(box.x0),\(box.y0),\(box.side)" : "view") 112".utf8)).prefix(20))
-                let rel = "examples/\(key).png"
-                let url = root.appendingPathComponent(rel)
-                let name = URL(fileURLWithPath: path).lastPathComponent
-                if !FileManager.default.fileExists(atPath: url.path) {
-                    do {
-                        let view = Preprocess.modelView(Preprocess.compositeOnWhite(try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: path))))
-                        let shown = patch ? ExampleView.crop(view, box: box) : ExampleView.outline(view, box: info.receptiveField < 224 ? box : nil)
-                        try PNGEncoder.write(Preprocess.resizeBicubic(shown, width: 112, height: 112), to: url)
-                        made += 1
-                    } catch {
-                        figures += "<figure class=example><div class=missing style=\"width:112px;height:112px\">unreadable</div><figcaption>\(shortNumber(e.value))<br>\(escapeHTML(name))</figcaption></figure>"
-                        continue
+    /// One dataset example shown on a channel page: a receptive-field patch (top) or the whole view (bottom).
+    struct Example {
+        var path: String
+        var value: Float
+        var x: Int, y: Int
+        var patch: Bool
+        var box: (x0: Int, y0: Int, side: Int)
+        /// Site-relative picture, named by the image's content hash and what is cut out of it.
+        var picture: String
+    }
+
+    /// The examples of every channel page ("layer:channel" → top, bottom), and the pictures made for them: each image
+    /// is decoded once for all its crops, the images spread over both cores.
+    func prepareExamples(_ index: ExampleIndex, made: inout Int) throws -> (lists: [String: [[Example]]], unreadable: Set<String>) {
+        let indexed = Set(try index.layerTable().map(\.name))
+        let images = try index.images()
+        var lists: [String: [[Example]]] = [:]
+        var wanted: [String: [Example]] = [:]
+        for (info, channels) in plan.options.layers where indexed.contains(info.name) {
+            for c in channels {
+                lists["\(info.name):\(c)"] = try RankEnd.allCases.map { end in
+                    try index.ranked(layer: info.name, channel: c, by: .max, end: end, limit: exampleCount).map { e, path in
+                        let box = info.receptiveBox(x: e.x, y: e.y)
+                        let patch = end == .top && info.receptiveField < 224
+                        let what = patch ? "\(box.x0),\(box.y0),\(box.side)" : (info.receptiveField < 224 ? "view \(box.x0),\(box.y0),\(box.side)" : "view")
+                        let key = String(SHA256.hex(of: Data("\(images[path]?.sha256 ?? path) \(what) 112".utf8)).prefix(20))
+                        let example = Example(path: path, value: e.value, x: e.x, y: e.y, patch: patch, box: box, picture: "examples/\(key).png")
+                        if !FileManager.default.fileExists(atPath: root.appendingPathComponent(example.picture).path) {
+                            wanted[path, default: []].append(example)
+                        }
+                        return example
                     }
                 }
-                figures += "<figure class=example title=\"\(escapeHTML(path)) — max \(shortNumber(e.value)) at (\(e.x), \(e.y))\"><img src=\"../../\(rel)\" width=112 height=112 alt=\"\(escapeHTML(name))\"><figcaption><span class=value>\(shortNumber(e.value))</span><br>\(escapeHTML(name))</figcaption></figure>"
+            }
+        }
+        let paths = Array(wanted.keys).sorted()
+        let lock = NSLock()
+        var unreadable = Set<String>(), count = 0
+        DispatchQueue.concurrentPerform(iterations: paths.count) { i in
+            let path = paths[i]
+            do {
+                let view = Preprocess.modelView(Preprocess.compositeOnWhite(try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: path))))
+                var done = Set<String>()
+                for e in wanted[path]! where done.insert(e.picture).inserted {
+                    let shown = e.patch ? ExampleView.crop(view, box: e.box) : ExampleView.outline(view, box: e.box.side < 224 ? e.box : nil)
+                    try PNGEncoder.write(Preprocess.resizeBicubic(shown, width: 112, height: 112), to: root.appendingPathComponent(e.picture))
+                }
+                lock.lock(); count += done.count; lock.unlock()
+            } catch {
+                lock.lock(); unreadable.insert(path); lock.unlock()
+            }
+        }
+        made += count
+        return (lists, unreadable)
+    }
+
+    /// Top examples as receptive-field patches around the max, bottom ones as the whole model view.
+    func exampleSection(_ info: LayerInfo, _ lists: [[Example]], unreadable: Set<String>, imageCount: Int, database: String) -> String {
+        var out = ""
+        for (end, rows) in zip(RankEnd.allCases, lists) {
+            var figures = ""
+            for e in rows {
+                let name = URL(fileURLWithPath: e.path).lastPathComponent
+                if unreadable.contains(e.path) {
+                    figures += "<figure class=example><div class=missing style=\"width:112px;height:112px\">unreadable</div><figcaption>\(shortNumber(e.value))<br>\(escapeHTML(name))</figcaption></figure>"
+                } else {
+                    figures += "<figure class=example title=\"\(escapeHTML(e.path)) — max \(shortNumber(e.value)) at (\(e.x), \(e.y))\"><img src=\"../../\(e.picture)\" width=112 height=112 alt=\"\(escapeHTML(name))\"><figcaption><span class=value>\(shortNumber(e.value))</span><br>\(escapeHTML(name))</figcaption></figure>"
+                }
             }
             let what = end == .top
                 ? "Top \(rows.count) by the channel's spatial max" + (info.receptiveField < 224 ? " — the \(info.receptiveField) px receptive field around the max" : " (the receptive field covers the whole view)")
                 : "Bottom \(rows.count) by the spatial max — the whole model view"
             out += "<h3>\(what)</h3><div class=row>\(figures.isEmpty ? "<p class=note>none indexed</p>" : figures)</div>\n"
         }
-        let count = (try? index.counts().images) ?? 0
-        return "<p>From \(count) images indexed in <code>\(escapeHTML(index.url.lastPathComponent))</code>; the value is the channel's max over the image (hover for the file).</p>\n" + out
+        return "<p>From \(imageCount) images indexed in <code>\(escapeHTML(database))</code>; the value is the channel's max over the image (hover for the file).</p>\n" + out
     }
 
     func classesPage(_ pictures: Pictures) -> String {
