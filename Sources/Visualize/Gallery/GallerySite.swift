@@ -118,7 +118,7 @@ public struct GallerySite {
             let shape = l.shape.map(String.init).joined(separator: "×")
             var cell = ""
             if let channels = shown[l.name] {
-                let strip = channels.prefix(8).compactMap { c in pictures.unit(.channel, l.name, c).map { "<img src=\"\($0.src)\" width=48 height=48 alt=\"\(escapeHTML(l.name)):\(c)\">" } }.joined()
+                let strip = channels.prefix(6).compactMap { c in pictures.unit(.channel, l.name, c).map { "<img src=\"\($0.src)\" width=48 height=48 alt=\"\(escapeHTML(l.name)):\(c)\">" } }.joined()
                 cell = "<a href=\"layers/\(l.name)/index.html\">\(channels.count) of \(l.channels) channels</a> <span class=strip>\(strip)</span>"
             }
             let bar = Int((Double(l.channels).squareRoot() * 3).rounded())
@@ -359,7 +359,7 @@ public struct GallerySite {
     .warning { background: #fde; border: 1px solid #c66; padding: .5em; }
     table.layers { border-collapse: collapse; } table.layers td, table.layers th { padding: 3px 8px; border-bottom: 1px solid #eee; text-align: left; vertical-align: middle; }
     .bar { display: inline-block; height: 8px; background: #9bd; vertical-align: middle; }
-    .strip img { vertical-align: middle; margin-left: 2px; border: 1px solid #ddd; }
+    table.layers td { white-space: nowrap; } .strip img { vertical-align: middle; margin-left: 2px; border: 1px solid #ddd; }
     pre { background: #f6f6f6; padding: .6em; overflow-x: auto; font-size: 12px; }
     code { background: #f3f3f3; padding: 0 3px; }
 
