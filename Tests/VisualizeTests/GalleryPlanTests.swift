@@ -86,4 +86,20 @@ final class GalleryPlanTests: XCTestCase {
     func testEscapesHTML() {
         XCTAssertEqual(escapeHTML("a<b & \"c\">"), "a&lt;b &amp; &quot;c&quot;&gt;")
     }
+
+    /// A killed worker's `.partial-<id>-<pid>` goes; a live process's (another gallery run on the same site) stays.
+    func testOnlyDeadWorkersPartialsAreRemoved() throws {
+        let store = FileManager.default.temporaryDirectory.appendingPathComponent("vizlab-partials-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: store) }
+        let finished = Process()
+        finished.executableURL = URL(fileURLWithPath: "/bin/true")
+        try finished.run()
+        finished.waitUntilExit()
+        let live = ".partial-0123456789abcdef0123-\(getpid())", dead = ".partial-0123456789abcdef0123-\(finished.processIdentifier)"
+        for name in [live, dead, "0123456789abcdef0123"] {
+            try FileManager.default.createDirectory(at: store.appendingPathComponent(name), withIntermediateDirectories: true)
+        }
+        GalleryRenderer.removePartials(store: store)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: store.path).sorted(), [live, "0123456789abcdef0123"].sorted())
+    }
 }

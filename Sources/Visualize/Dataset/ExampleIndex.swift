@@ -19,13 +19,25 @@ public final class ExampleIndex {
         public var error: String?
     }
 
-    public init(url: URL) throws {
+    /// Opens (and creates or migrates) the index at `url`; `readOnly` opens an existing one without changing a byte
+    /// of it, and refuses a file that is not a complete vizlab index.
+    public init(url: URL, readOnly: Bool = false) throws {
         self.url = url
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         var config = Configuration()
         config.foreignKeysEnabled = true
-        db = try DatabaseQueue(path: url.path, configuration: config)
-        try ExampleIndex.migrator.migrate(db)
+        config.readonly = readOnly
+        if readOnly {
+            db = try DatabaseQueue(path: url.path, configuration: config)
+            guard try db.read({ try ExampleIndex.migrator.hasCompletedMigrations($0) }) else { throw NotAnIndex() }
+        } else {
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            db = try DatabaseQueue(path: url.path, configuration: config)
+            try ExampleIndex.migrator.migrate(db)
+        }
+    }
+
+    struct NotAnIndex: Error, CustomStringConvertible {
+        var description: String { "not a vizlab index (make one with `vizlab index FOLDER --db FILE`)" }
     }
 
     static var migrator: DatabaseMigrator {

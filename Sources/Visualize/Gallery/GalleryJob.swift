@@ -132,7 +132,8 @@ public enum GalleryRenderer {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        try encoder.encode(result).write(to: temp.appendingPathComponent("job.json"))
+        try AtomicFile.write(encoder.encode(result), to: temp.appendingPathComponent("job.json"))
+        try AtomicFile.flush(temp)
         if FileManager.default.fileExists(atPath: final.path) && Self.stored(id, store: store) == nil {
             try? FileManager.default.removeItem(at: final)  // an incomplete copy (a picture was deleted)
         }
@@ -145,20 +146,36 @@ public enum GalleryRenderer {
         return result
     }
 
-    /// The stored result of `id`, or nil when it is missing or any of its pictures is gone (then it is rendered again).
+    /// The stored result of `id`, or nil when it is missing, is not the job asked for, or any of its pictures is gone
+    /// or is not a whole PNG (then it is rendered again).
     public static func stored(_ id: String, store: URL) -> GalleryJobResult? {
         let dir = store.appendingPathComponent(id)
         guard let data = try? Data(contentsOf: dir.appendingPathComponent("job.json")) else { return nil }
         let decoder = JSONDecoder()
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        guard let result = try? decoder.decode(GalleryJobResult.self, from: data),
-              result.pictures.allSatisfy({ FileManager.default.fileExists(atPath: dir.appendingPathComponent($0.file).path) }) else { return nil }
+        guard let result = try? decoder.decode(GalleryJobResult.self, from: data), result.job.id == id,
+              result.pictures.allSatisfy({ isWholePNG(dir.appendingPathComponent($0.file)) }) else { return nil }
         return result
     }
 
-    /// Removes what killed workers left behind.
+    /// The PNG signature at the start and the IEND chunk at the end: a truncated or overwritten file fails.
+    static func isWholePNG(_ url: URL) -> Bool {
+        guard let handle = try? FileHandle(forReadingFrom: url) else { return false }
+        defer { try? handle.close() }
+        guard let size = try? handle.seekToEnd(), size >= 8 + 12 + 12,
+              (try? handle.seek(toOffset: 0)) != nil, let head = try? handle.read(upToCount: 8),
+              (try? handle.seek(toOffset: size - 12)) != nil, let tail = try? handle.read(upToCount: 12) else { return false }
+        return Array(head) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+            && Array(tail) == [0, 0, 0, 0, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82]
+    }
+
+    /// Removes what killed workers left behind (`.partial-<id>-<pid>` of a process that is gone), never the
+    /// folder of a worker that is still writing — another `vizlab gallery` may be running on the same site.
     public static func removePartials(store: URL) {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: store.path)) ?? []
-        for n in names where n.hasPrefix(".partial-") { try? FileManager.default.removeItem(at: store.appendingPathComponent(n)) }
+        for n in names where n.hasPrefix(".partial-") {
+            if let pid = n.split(separator: "-").last.flatMap({ pid_t($0) }), pid > 0, kill(pid, 0) == 0 || errno == EPERM { continue }
+            try? FileManager.default.removeItem(at: store.appendingPathComponent(n))
+        }
     }
 }

@@ -184,7 +184,7 @@ public struct GallerySite {
         }
         let parameters = jobs.map { r -> String in
             let pics = r.pictures.map { "\($0.file) \($0.name): value \(shortNumber($0.value)), top-1 \($0.top1.name) \(shortNumber($0.top1.probability))" }.joined(separator: "\n")
-            return "<h3>\(r.job.kind.rawValue) — renders/\(r.id)/ (\(String(format: "%.1f", r.seconds)) s)</h3><pre>objective: \(escapeHTML(r.objective))\n\(escapeHTML(pics))\n\n\(escapeHTML(Self.prettyJSON(r.job)))</pre>"
+            return "<h3>\(r.job.kind.rawValue) — <a href=\"../../renders/\(r.id)/job.json\">renders/\(r.id)/job.json</a></h3><pre>objective: \(escapeHTML(r.objective))\n\(escapeHTML(pics))\n\n\(escapeHTML(Self.prettyJSON(r.job)))</pre>"
         }.joined(separator: "\n")
         let nav = [previous.map { "<a rel=prev href=\"\($0).html\">← \($0)</a>" } ?? "<span class=off>← </span>",
                    "<a href=\"index.html\">all of \(escapeHTML(info.name))</a>",
@@ -214,6 +214,9 @@ public struct GallerySite {
         var picture: String
     }
 
+    /// Part of every example picture's name: bumped when the way they are cut or drawn changes.
+    static let examplePictureVersion = "examples-v1"
+
     /// The examples of every channel page ("layer:channel" → top, bottom), and the pictures made for them: each image
     /// is decoded once for all its crops, the images spread over both cores.
     func prepareExamples(_ index: ExampleIndex, made: inout Int) throws -> (lists: [String: [[Example]]], unreadable: Set<String>) {
@@ -228,7 +231,7 @@ public struct GallerySite {
                         let box = info.receptiveBox(x: e.x, y: e.y)
                         let patch = end == .top && info.receptiveField < 224
                         let what = patch ? "\(box.x0),\(box.y0),\(box.side)" : (info.receptiveField < 224 ? "view \(box.x0),\(box.y0),\(box.side)" : "view")
-                        let key = String(SHA256.hex(of: Data("\(images[path]?.sha256 ?? path) \(what) 112".utf8)).prefix(20))
+                        let key = String(SHA256.hex(of: Data("\(Self.examplePictureVersion) \(images[path]?.sha256 ?? path) \(what) 112".utf8)).prefix(20))
                         let example = Example(path: path, value: e.value, x: e.x, y: e.y, patch: patch, box: box, picture: "examples/\(key).png")
                         if !FileManager.default.fileExists(atPath: root.appendingPathComponent(example.picture).path) {
                             wanted[path, default: []].append(example)
