@@ -353,7 +353,8 @@ public struct GallerySite {
     .grid, .row { display: flex; flex-wrap: wrap; gap: 10px; align-items: flex-start; }
     figure { margin: 0; text-align: center; font-size: 12px; }
     figure img { display: block; border: 1px solid #ddd; background: #f4f4f4; image-rendering: auto; }
-    figure.wide img { max-width: 100%; height: auto; }
+    figure.wide { margin-bottom: 24px; } figure.wide img { max-width: 100%; height: auto; }
+    figure.wide figcaption { max-width: none; text-align: left; font-size: 13px; }
     figcaption { margin-top: 3px; color: #444; max-width: 224px; overflow-wrap: anywhere; }
     figure.example { width: 112px; } figure.example figcaption { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
     .value { font-variant-numeric: tabular-nums; color: #000; }
