@@ -65,7 +65,6 @@ public enum SafeTensors {
     }
 }
 
-/// Writes a file so that readers see either the old or the complete new content, never a partial one.
 /// Writes a file so that it is either all there or not there at all: a temporary file beside it, flushed to disk,
 /// renamed over the target (a crash or a kill can leave only the temporary, never a half-written target).
 public enum AtomicFile {

@@ -26,12 +26,11 @@ public final class ExampleIndex {
         var config = Configuration()
         config.foreignKeysEnabled = true
         config.readonly = readOnly
+        if !readOnly { try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true) }
+        db = try DatabaseQueue(path: url.path, configuration: config)
         if readOnly {
-            db = try DatabaseQueue(path: url.path, configuration: config)
             guard try db.read({ try ExampleIndex.migrator.hasCompletedMigrations($0) }) else { throw NotAnIndex() }
         } else {
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-            db = try DatabaseQueue(path: url.path, configuration: config)
             try ExampleIndex.migrator.migrate(db)
         }
     }

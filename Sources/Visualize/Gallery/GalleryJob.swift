@@ -165,8 +165,8 @@ public enum GalleryRenderer {
         guard let size = try? handle.seekToEnd(), size >= 8 + 12 + 12,
               (try? handle.seek(toOffset: 0)) != nil, let head = try? handle.read(upToCount: 8),
               (try? handle.seek(toOffset: size - 12)) != nil, let tail = try? handle.read(upToCount: 12) else { return false }
-        return Array(head) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
-            && Array(tail) == [0, 0, 0, 0, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82]
+        return ImageDecoder.sniff(head) == .png
+            && Array(tail) == [0, 0, 0, 0, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82]  // IEND: length 0, type, CRC
     }
 
     /// Removes what killed workers left behind (`.partial-<id>-<pid>` of a process that is gone), never the
