@@ -4,7 +4,7 @@ SWIFT_TEST    := swift test -c release -Xswiftc -enable-testing --disable-swift-
 VIZLAB        := .build/release/vizlab
 export VIZLAB_HOME ?= $(HOME)/.cache/vizlab
 
-.PHONY: setup build test demo bench clean dataset gallery-full
+.PHONY: setup parity-fixtures build test demo bench clean dataset gallery-full
 
 setup:            ## install system libraries, fetch the weights and the sample photos (idempotent)
 	bash scripts/setup
@@ -15,7 +15,10 @@ dataset: setup    ## the ~800-image sample corpus for vizlab index (Debian gcomp
 build: setup      ## release build (-target-cpu haswell is set in Package.swift)
 	$(SWIFT_RELEASE)
 
-test: setup       ## the whole test suite, in release (numeric code is 10-100x slower in debug)
+parity-fixtures: setup  ## framework-parity fixtures made by PyTorch itself, once per machine ($$VIZLAB_HOME/parity)
+	bash scripts/parity-fixtures
+
+test: setup parity-fixtures  ## the whole test suite, in release (numeric code is 10-100x slower in debug)
 	$(SWIFT_TEST)
 
 demo: build dataset  ## classify the sample photos, fool the model three times, index the corpus, benchmark, render the HTML gallery

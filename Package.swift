@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .executable(name: "vizlab", targets: ["vizlab"]),
         .library(name: "Engine", targets: ["Engine"]),
+        .library(name: "Models", targets: ["Models"]),
         .library(name: "Visualize", targets: ["Visualize"]),
         .library(name: "Adversarial", targets: ["Adversarial"]),
     ],
@@ -35,23 +36,28 @@ let package = Package(
             dependencies: ["CBLAS", "CImageCodecs", "CWebP"],
             resources: [.copy("Resources/imagenet_classes.txt"), .copy("Resources/imagenet_wnids.txt")],
             swiftSettings: fastMath),
-        .target(name: "Visualize", dependencies: ["Engine", "CCairo", .product(name: "GRDB", package: "GRDB.swift")],
+        // Networks as data: graphs, specs, the zoo of built-in architectures and the weight-file readers.
+        .target(name: "Models", dependencies: ["Engine"], swiftSettings: fastMath),
+        .target(name: "Visualize", dependencies: ["Engine", "Models", "CCairo", .product(name: "GRDB", package: "GRDB.swift")],
                 swiftSettings: fastMath),
-        .target(name: "Adversarial", dependencies: ["Engine", "Visualize"], swiftSettings: fastMath),
+        .target(name: "Adversarial", dependencies: ["Engine", "Models", "Visualize"], swiftSettings: fastMath),
         .executableTarget(
             name: "vizlab",
             dependencies: [
-                "Engine", "Visualize", "Adversarial",
+                "Engine", "Models", "Visualize", "Adversarial",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fastMath),
         // Finite-difference gradient checks and a seeded generator, shared by the test targets.
-        .target(name: "TestSupport", dependencies: ["Engine"], path: "Tests/TestSupport", swiftSettings: fastMath),
+        .target(name: "TestSupport", dependencies: ["Engine", "Models"], path: "Tests/TestSupport", swiftSettings: fastMath),
         .testTarget(
             name: "EngineTests",
             dependencies: ["Engine", "TestSupport"],
             resources: [.copy("Fixtures")],
             swiftSettings: fastMath),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "TestSupport"], resources: [.copy("Fixtures")], swiftSettings: fastMath),
+        // The built binary, end to end (every command, bad input, reruns).
+        .testTarget(name: "CLITests", dependencies: ["Engine", "Models", "TestSupport"], swiftSettings: fastMath),
         .testTarget(name: "VisualizeTests", dependencies: ["Visualize", "TestSupport"], swiftSettings: fastMath),
         .testTarget(name: "AdversarialTests", dependencies: ["Adversarial", "TestSupport"], swiftSettings: fastMath),
     ],

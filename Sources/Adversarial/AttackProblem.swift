@@ -1,4 +1,5 @@
 @_exported import Engine
+@_exported import Models
 import Foundation
 
 /// What is attacked: the user's photo at its own size, through the differentiable resize + crop (the default —
@@ -8,10 +9,10 @@ public enum AttackRegion: String, Codable, Sendable, CaseIterable {
     case full, crop
 
     /// The exact model input of an 8-bit image of this region (the photo: resize + crop; the crop: as it is).
-    public func modelInput(_ pixels: RGBImage) -> Tensor {
+    public func modelInput(_ pixels: RGBImage, _ preprocessing: Preprocessing) -> Tensor {
         switch self {
-        case .full: return Preprocess.modelInput(rgb: pixels)
-        case .crop: return Preprocess.normalize(pixels)
+        case .full: return preprocessing.input(rgb: pixels)
+        case .crop: return preprocessing.normalize(pixels)
         }
     }
 }
@@ -23,7 +24,7 @@ public enum AttackRegion: String, Codable, Sendable, CaseIterable {
 /// the full region through PIL's rounding between the resize passes, whose float twin is `ResizeCropPlan`).
 /// So every gradient evaluation is also a check of the saved form: one forward+backward per step does both.
 public final class AttackProblem {
-    public let model: EfficientNetLite
+    public let model: any VisionModel
     public let region: AttackRegion
     /// The opaque 8-bit pixels the attack starts from and is measured against.
     public let original: RGBImage
@@ -34,16 +35,16 @@ public final class AttackProblem {
     public private(set) var gradientEvaluations = 0
     public private(set) var forwardEvaluations = 0
 
-    public init(model: EfficientNetLite, image: RGBAImage, region: AttackRegion) {
+    public init(model: any VisionModel, image: RGBAImage, region: AttackRegion) {
         self.model = model
         self.region = region
         let rgb = Preprocess.compositeOnWhite(image)
         switch region {
         case .full:
             original = rgb
-            plan = ResizeCropPlan(width: rgb.width, height: rgb.height)
+            plan = model.preprocessing.plan(width: rgb.width, height: rgb.height)
         case .crop:
-            original = Preprocess.modelView(rgb, crop: model.inputSize)
+            original = model.preprocessing.view(rgb)
             plan = nil
         }
         originalPlanar = Pixels.planar(original)
@@ -64,7 +65,7 @@ public final class AttackProblem {
     public var count: Int { originalPlanar.count }
 
     /// The exact model input of an 8-bit image in this region.
-    public func modelInput(_ pixels: RGBImage) -> Tensor { region.modelInput(pixels) }
+    public func modelInput(_ pixels: RGBImage) -> Tensor { region.modelInput(pixels, model.preprocessing) }
 
     /// Logits of an 8-bit image, no gradient.
     public func logits(_ pixels: RGBImage) -> [Float] {
@@ -93,10 +94,21 @@ public final class AttackProblem {
         let gradients = (0..<batch).map { b -> [Float] in
             let slice = Array(g[(b * plane)..<((b + 1) * plane)])
             if let plan { return plan.transpose(slice) }
-            return slice.map { $0 / 128 }
+            return cropGradient(slice)
         }
         logits.releaseGraph()
         return (first, gradients)
+    }
+}
+
+extension AttackProblem {
+    /// Gradient on the normalized crop → gradient on its 0…255 pixels (the normalization's transpose).
+    func cropGradient(_ g: [Float]) -> [Float] {
+        let (source, scale, _) = model.preprocessing.affine
+        let plane = g.count / 3
+        var out = [Float](repeating: 0, count: g.count)
+        for c in 0..<3 { for i in 0..<plane { out[source[c] * plane + i] += g[c * plane + i] * scale[c] } }
+        return out
     }
 }
 

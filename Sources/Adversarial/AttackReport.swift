@@ -41,7 +41,7 @@ public enum AttackOutput {
     /// Writes `<stem>.adv.png`, then re-reads it and measures it, then `<stem>.panel.png` and `<stem>.json`
     /// (each written atomically; the JSON last, so its presence means all three are complete).
     public static func write(_ result: AttackResult, request: AttackRequest, input: String,
-                             directory: URL, stem: String, model: EfficientNetLite) throws -> AttackReport {
+                             directory: URL, stem: String, model: any VisionModel) throws -> AttackReport {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let imageURL = directory.appendingPathComponent("\(stem).adv.png")
         let panelURL = directory.appendingPathComponent("\(stem).panel.png")
@@ -57,13 +57,13 @@ public enum AttackOutput {
     }
 
     static func writeAll(_ result: AttackResult, request: AttackRequest, input: String,
-                         imageURL: URL, panelURL: URL, jsonURL: URL, model: EfficientNetLite) throws -> AttackReport {
+                         imageURL: URL, panelURL: URL, jsonURL: URL, model: any VisionModel) throws -> AttackReport {
         let original = result.original
         try PNGEncoder.write(result.adversarial, to: imageURL)
 
         // The saved file, read back as anyone would read it.
         let reread = Preprocess.compositeOnWhite(try ImageDecoder.decode(contentsOf: imageURL))
-        let logits = GradMode.withoutGrad { model(request.region.modelInput(reread)) }
+        let logits = GradMode.withoutGrad { model(request.region.modelInput(reread, model.preprocessing)) }
         let savedTop = model.topK(logits, k: 5)[0]
         let goal = result.goal
         let report = AttackReport(

@@ -85,13 +85,13 @@ public struct AttackResult {
 /// Runs one request on one image: resolves the goal from the original's prediction, refuses a goal that is
 /// already met, runs the attack (or the ε search), and returns the 8-bit adversarial image.
 public enum AttackSession {
-    public static func attack(_ image: RGBAImage, model: EfficientNetLite, request: AttackRequest,
+    public static func attack(_ image: RGBAImage, model: any VisionModel, request: AttackRequest,
                               progress: ((Int, Int) -> Void)? = nil) throws -> AttackResult {
         let start = Date()
         let problem = AttackProblem(model: model, image: image, region: request.region)
         let originalLogits = problem.logits(problem.original)
         let top = model.topK(Tensor(shape: [1, originalLogits.count], data: originalLogits), k: 5)[0]
-        let goal = try makeGoal(request, originalLogits: originalLogits, labels: ImageNetLabels.shared)
+        let goal = try makeGoal(request, originalLogits: originalLogits, labels: model.labels)
         if goal.isReached(logits: originalLogits) {
             switch goal.kind {
             case .targeted:

@@ -1,1 +1,2 @@
 @_exported import Engine
+@_exported import Models

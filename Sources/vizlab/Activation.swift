@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engine
+import Models
 import Foundation
 import Visualize
 
@@ -8,6 +9,8 @@ struct ActivationCommand: ParsableCommand {
         commandName: "activation",
         abstract: "Measure one channel on images: its mean over space and its largest value (with where).",
         discussion: "Example:\n  vizlab activation blocks.8:10 photos/*.jpg\n  vizlab activation blocks.8:10 out/blocks.8_10.png --as-is")
+
+    @OptionGroup var modelOptions: ModelOptions
 
     @Argument(help: "LAYER:CHANNEL, e.g. blocks.5:17.")
     var unit: String
@@ -24,13 +27,13 @@ struct ActivationCommand: ParsableCommand {
     struct Result: Encodable { var path: String; var mean: Float?; var max: Float?; var maxX: Int?; var maxY: Int?; var error: String? }
 
     func run() throws {
-        let model = try CLI.loadModel()
+        let model = try CLI.loadModel(modelOptions)
         let (layer, channel) = try CLI.parseUnit(unit, model: model)
         var results: [Result] = []
         for path in images {
             do {
                 let decoded = try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: path))
-                let input = asIs ? Preprocess.normalize(Preprocess.compositeOnWhite(decoded)) : Preprocess.modelInput(decoded)
+                let input = asIs ? model.preprocessing.normalize(Preprocess.compositeOnWhite(decoded)) : model.preprocessing.input(decoded)
                 let a = GradMode.withoutGrad { model.forward(input, capture: [layer.name])[layer.name]! }
                 let plane = a.rank == 4 ? a.shape[2] * a.shape[3] : 1
                 let values = Array(a.data[(channel * plane)..<((channel + 1) * plane)])
@@ -51,7 +54,7 @@ struct ActivationCommand: ParsableCommand {
 
 extension CLI {
     /// "blocks.5:17" → (layer, 17), with one-line errors naming the nearest layers or the valid channel range.
-    static func parseUnit(_ text: String, model: EfficientNetLite) throws -> (LayerInfo, Int) {
+    static func parseUnit(_ text: String, model: any VisionModel) throws -> (LayerInfo, Int) {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 2, let c = Int(parts[1]) else {
             fail("'\(text)' is not LAYER:CHANNEL (e.g. blocks.5:17)")

@@ -1,6 +1,7 @@
 import Adversarial
 import ArgumentParser
 import Engine
+import Models
 import Foundation
 
 struct AttackCommand: ParsableCommand {
@@ -15,6 +16,8 @@ struct AttackCommand: ParsableCommand {
         (check with `vizlab classify --as-is`). A folder (or several images) is a batch: a summary table at the end \
         and OUT/summary.json.
         """)
+
+    @OptionGroup var modelOptions: ModelOptions
 
     @Argument(help: "Images (PNG, JPEG, WebP) or folders of them.")
     var inputs: [String]
@@ -149,8 +152,8 @@ struct AttackCommand: ParsableCommand {
             CLI.fail("--out \(out): the output folder is not writable")
             throw ExitCode(1)
         }
-        let model = try CLI.loadModel()
-        var request = AttackRequest(method: method, target: try resolveTarget(), epsilon: eps ?? (method == .pgdL2 ? 1 : 4))
+        let model = try CLI.loadModel(modelOptions)
+        var request = AttackRequest(method: method, target: try resolveTarget(model), epsilon: eps ?? (method == .pgdL2 ? 1 : 4))
         request.region = AttackRegion(rawValue: region)!
         request.steps = steps; request.stepSize = stepSize; request.restarts = restarts; request.randomStart = !noRandomStart
         request.confidence = confidence; request.loss = LossKind(rawValue: loss)!
@@ -210,14 +213,14 @@ struct AttackCommand: ParsableCommand {
         if !skipped.isEmpty { throw ExitCode(1) }
     }
 
-    func resolveTarget() throws -> AttackRequest.Target {
+    func resolveTarget(_ model: any VisionModel) throws -> AttackRequest.Target {
         guard let t = target?.trimmingCharacters(in: .whitespaces), !t.isEmpty else { return .none }
         switch t.lowercased() {
         case "least-likely", "least_likely", "ll": return .leastLikely
         case "random": return .random
         default:
             do {
-                let s = try ClassLookup.standard().resolve(t)
+                let s = try model.classLookup().resolve(t)
                 return .classes(indices: s.indices, query: t, description: s.description)
             } catch {
                 CLI.fail("--target: \(CLI.describe(error))")

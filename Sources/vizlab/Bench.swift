@@ -1,11 +1,14 @@
 import Adversarial
 import ArgumentParser
 import Engine
+import Models
 import Foundation
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time forward and forward+backward-to-input at batch 1 and 8 (median of N runs).")
+
+    @OptionGroup var modelOptions: ModelOptions
 
     @Option(help: "Timed runs per measurement (after warm-up).")
     var runs: Int = 20
@@ -41,16 +44,17 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         if let t = threads { Parallel.setThreads(t) }
-        let model = try CLI.loadModel()
+        let model = try CLI.loadModel(modelOptions)
         let flopsPerImage = 2.0 * Double(model.multiplyAdds())
+        let side = model.inputSize
         var rows: [Row] = []
         var rng = SystemRandomNumberGenerator()
         for n in batch {
-            let data = (0..<(n * 3 * 224 * 224)).map { _ in Float.random(in: -1...1, using: &rng) }
-            let forward = time(runs) { _ = GradMode.withoutGrad { model(Tensor(shape: [n, 3, 224, 224], data: data)) } }
+            let data = (0..<(n * 3 * side * side)).map { _ in Float.random(in: -1...1, using: &rng) }
+            let forward = time(runs) { _ = GradMode.withoutGrad { model(Tensor(shape: [n, 3, side, side], data: data)) } }
             rows.append(row("forward", n, forward, flops: flopsPerImage))
             let backward = time(runs) {
-                let x = Tensor(shape: [n, 3, 224, 224], data: data, requiresGrad: true)
+                let x = Tensor(shape: [n, 3, side, side], data: data, requiresGrad: true)
                 sum(selectColumn(model(x), 281)).backward()
                 precondition(x.grad != nil)
             }
@@ -61,8 +65,8 @@ struct Bench: ParsableCommand {
             // A targeted PGD on a fixed 224² image with early stopping off, so every run does all its steps: each
             // step is one forward+backward of the 8-bit image plus the update, projection and rounding.
             var gen = SeededGenerator(seed: 1)
-            let pixels = (0..<(224 * 224 * 4)).map { i in i % 4 == 3 ? UInt8(255) : UInt8.random(in: 40...215, using: &gen) }
-            let problem = AttackProblem(model: model, image: RGBAImage(width: 224, height: 224, pixels: pixels), region: .crop)
+            let pixels = (0..<(side * side * 4)).map { i in i % 4 == 3 ? UInt8(255) : UInt8.random(in: 40...215, using: &gen) }
+            let problem = AttackProblem(model: model, image: RGBAImage(width: side, height: side, pixels: pixels), region: .crop)
             let attack = PGDLinf(budget: Budget(norm: .linf, epsilon: 4), steps: attackSteps)
             let times = time(max(3, runs / 4)) {
                 let run = AttackRun(problem: problem, goal: .targeted([281], query: "281", description: "tabby"), seed: 1)
@@ -73,7 +77,7 @@ struct Bench: ParsableCommand {
         }
         if profile { printProfile(model) }
         if json { try CLI.printJSON(rows); return }
-        print("threads: \(Parallel.threads), runs: \(runs), model: \(String(format: "%.1f", flopsPerImage / 2e6)) M multiply-adds per image")
+        print("model: \(model.spec.id) at \(side)², \(String(format: "%.1f", flopsPerImage / 2e6)) M multiply-adds per image; threads: \(Parallel.threads), runs: \(runs)")
         print("pass               batch   median ms   min ms   ms/image    GF/s")
         for r in rows {
             print(r.pass.padding(toLength: 18, withPad: " ", startingAt: 0)
@@ -81,12 +85,13 @@ struct Bench: ParsableCommand {
         }
     }
 
-    private func printProfile(_ model: EfficientNetLite) {
-        let data: [Float] = (0..<(3 * 224 * 224)).map { (i: Int) -> Float in Float((i * 7919) % 255) / 128 - 1 }
+    private func printProfile(_ model: any VisionModel) {
+        let side = model.inputSize
+        let data: [Float] = (0..<(3 * side * side)).map { (i: Int) -> Float in Float((i * 7919) % 255) / 128 - 1 }
         Profiler.reset()
         Profiler.enabled = true
         for _ in 0..<runs {
-            let x = Tensor(shape: [1, 3, 224, 224], data: data, requiresGrad: true)
+            let x = Tensor(shape: [1, 3, side, side], data: data, requiresGrad: true)
             sum(selectColumn(model(x), 281)).backward()
         }
         Profiler.enabled = false

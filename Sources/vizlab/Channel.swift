@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engine
+import Models
 import Foundation
 import Visualize
 
@@ -29,10 +30,12 @@ struct Channel: ParsableCommand {
         abstract: "Render what a channel responds to: maximize its mean activation over space.",
         discussion: "Examples:\n  vizlab channel blocks.8:10\n  vizlab channel blocks.5:1,2,3,4 --grid\n  vizlab channel blocks.8:10 --diversity 4\n  vizlab channel \"blocks.5:17 - 0.5*blocks.5:3\"")
 
+    @OptionGroup var modelOptions: ModelOptions
+
     @OptionGroup var unitOptions: UnitOptions
     @OptionGroup var options: RenderOptions
 
-    func run() throws { try CLI.renderUnits(unitOptions, options, kind: .channel) }
+    func run() throws { try CLI.renderUnits(unitOptions, options, modelOptions, kind: .channel) }
 }
 
 struct Neuron: ParsableCommand {
@@ -40,15 +43,17 @@ struct Neuron: ParsableCommand {
         abstract: "Render what one neuron responds to: a channel at one position (the centre unless @X,Y is given).",
         discussion: "Examples:\n  vizlab neuron blocks.5:17\n  vizlab neuron blocks.5:17@3,4")
 
+    @OptionGroup var modelOptions: ModelOptions
+
     @OptionGroup var unitOptions: UnitOptions
     @OptionGroup var options: RenderOptions
 
-    func run() throws { try CLI.renderUnits(unitOptions, options, kind: .neuron) }
+    func run() throws { try CLI.renderUnits(unitOptions, options, modelOptions, kind: .neuron) }
 }
 
 extension CLI {
-    static func renderUnits(_ u: UnitOptions, _ options: RenderOptions, kind: ObjectiveExpression.UnitKind) throws {
-        let model = try loadModel()
+    static func renderUnits(_ u: UnitOptions, _ options: RenderOptions, _ modelOptions: ModelOptions, kind: ObjectiveExpression.UnitKind) throws {
+        let model = try loadModel(modelOptions)
         // Expand LAYER:CH,CH,… lists into one item per channel; anything else is one expression.
         var texts: [String] = []
         for text in u.units {
@@ -84,8 +89,8 @@ extension CLI {
     }
 
     /// Diversity compares Gram matrices of a spatial layer: the objective's own if it has space, else blocks.12.
-    static func diversityLayer(for objective: Objective, model: EfficientNetLite) -> String {
+    static func diversityLayer(for objective: Objective, model: any VisionModel) -> String {
         let spatial = objective.layers.compactMap { try? model.resolveLayer($0) }.filter { $0.kind != .pool && $0.kind != .linear && $0.shape.count == 3 }
-        return spatial.max { $0.jump < $1.jump }?.name ?? "blocks.12"
+        return spatial.max { $0.jump < $1.jump }?.name ?? model.diversityLayer
     }
 }

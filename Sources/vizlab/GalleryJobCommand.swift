@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engine
+import Models
 import Foundation
 import Visualize
 
@@ -10,6 +11,8 @@ struct GalleryJobCommand: ParsableCommand {
         commandName: "gallery-job",
         abstract: "Render one gallery job read as JSON from stdin (used by `vizlab gallery`).",
         shouldDisplay: false)
+
+    @OptionGroup var modelOptions: ModelOptions
 
     @Option(help: "The render store (SITE/renders).")
     var store: String
@@ -22,7 +25,10 @@ struct GalleryJobCommand: ParsableCommand {
         }
         // Single-threaded so a job's bytes do not depend on how many workers run beside it.
         Parallel.setThreads(1)
-        let model = try CLI.loadModel()
+        let model = try CLI.loadModel(modelOptions)
+        guard model.spec.id == job.model else {
+            CLI.fail("gallery-job \(job.id): the job is for model \(job.model), this worker loaded \(model.spec.id)"); throw ExitCode(2)
+        }
         let every = max(1, job.settings.steps / 64)
         do {
             try GalleryRenderer.run(job, model: model, store: URL(fileURLWithPath: store, isDirectory: true)) { step in

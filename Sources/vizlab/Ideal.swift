@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engine
+import Models
 import Foundation
 import Visualize
 
@@ -23,6 +24,8 @@ struct Ideal: ParsableCommand {
         case logprob
     }
 
+    @OptionGroup var modelOptions: ModelOptions
+
     @Option(name: .customLong("class"), help: "Class index, name, synonym or WordNet noun (repeat for several images).")
     var classes: [String] = []
 
@@ -44,22 +47,22 @@ struct Ideal: ParsableCommand {
     }
 
     func run() throws {
-        let lookup = ClassLookup.standard()
+        let model = try CLI.loadModel(modelOptions)
+        let lookup = model.classLookup()
         var selections: [ClassSelection] = []
         for q in classes {
             do { selections.append(try lookup.resolve(q)) } catch { CLI.fail("--class \(CLI.describe(error))"); throw ExitCode(2) }
         }
-        let model = try CLI.loadModel()
         var items: [RenderItem] = []
         for sel in selections {
             if !sel.otherSenses.isEmpty || sel.isGroup {
                 FileHandle.standardError.write(Data("vizlab: --class \(sel.query) → \(sel.description)\(sel.otherSenses.isEmpty ? "" : "; other senses: " + sel.otherSenses.joined(separator: ", "))\n".utf8))
             }
-            let name = sel.isGroup ? sel.description.components(separatedBy: ":")[0] : ImageNetLabels.shared.names[sel.indices[0]]
+            let name = sel.isGroup ? sel.description.components(separatedBy: ":")[0] : model.labels.names[sel.indices[0]]
             let obj: Objective = switch (objective, sel.isGroup) {
-            case (.logprob, _): .classLogProbability(sel.indices, name: name)
-            case (.logit, true): .classGroupLogit(sel.indices, name: name)
-            case (.logit, false): .classLogit(sel.indices[0]).named("logit \(name) (\(sel.indices[0]))")
+            case (.logprob, _): .classLogProbability(sel.indices, name: name, logits: model.spec.logits)
+            case (.logit, true): .classGroupLogit(sel.indices, name: name, logits: model.spec.logits)
+            case (.logit, false): .classLogit(sel.indices[0], logits: model.spec.logits).named("logit \(name) (\(sel.indices[0]))")
             }
             let base = CLI.fileName("class_" + (sel.isGroup ? name : "\(sel.indices[0])_\(name)"))
             for copy in 0..<diversity {
@@ -68,7 +71,7 @@ struct Ideal: ParsableCommand {
                                         classes: sel))
             }
         }
-        let extra: Objective? = diversity > 1 ? diversityWeight * Objective.diversity("blocks.12") : nil
+        let extra: Objective? = diversity > 1 ? diversityWeight * Objective.diversity(model.diversityLayer) : nil
         try CLI.renderAndSave(model, items, options: options, extra: extra,
                               batchName: items.count == 1 ? items[0].name : (diversity > 1 ? items[0].name.replacingOccurrences(of: "_div0", with: "_diversity") : "classes"))
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engine
+import Models
 import Foundation
 import Visualize
 
@@ -14,13 +15,15 @@ struct IndexCommand: ParsableCommand {
         are recorded with their error and skipped.
         """)
 
+    @OptionGroup var modelOptions: ModelOptions
+
     @Argument(help: "Folder of PNG, JPEG and WebP images (searched recursively).")
     var folder: String
 
     @Option(help: "The index database (default: $VIZLAB_HOME/examples.sqlite).")
     var db: String?
 
-    @Option(parsing: .upToNextOption, help: "Layers to index (default: every block output, head, logits).")
+    @Option(parsing: .upToNextOption, help: "Layers to index (default: every block output and the logits).")
     var layers: [String] = []
 
     @Option(help: "Images kept per list (top/bottom × max/mean) for every channel.")
@@ -40,9 +43,9 @@ struct IndexCommand: ParsableCommand {
         guard FileManager.default.fileExists(atPath: root.path, isDirectory: &isDir), isDir.boolValue else {
             CLI.fail("\(folder): no such folder"); throw ExitCode(1)
         }
-        let model = try CLI.loadModel()
+        let model = try CLI.loadModel(modelOptions)
         let chosen = layers.isEmpty ? Indexer.defaultLayers(model) : layers
-        for name in chosen where model.layerInfo(named: name) == nil || name == "pool" {
+        for name in chosen where model.layerInfo(named: name) == nil || name == model.spec.embedding {
             CLI.fail("--layers: '\(name)' is not an indexable layer (see `vizlab layers`)"); throw ExitCode(2)
         }
         let dbURL = CLI.indexURL(db)

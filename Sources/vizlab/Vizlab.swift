@@ -1,13 +1,14 @@
 import ArgumentParser
 import Engine
+import Models
 import Foundation
 
 @main
 struct Vizlab: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vizlab",
-        abstract: "See inside a pretrained ImageNet network (EfficientNet-Lite0) and fool it — on the CPU, offline.",
-        subcommands: [Classify.self, Layers.self, Neuron.self, Channel.self, LayerCommand.self, Dream.self, Ideal.self, ActivationCommand.self, Grid.self, AttackCommand.self, IndexCommand.self, Top.self, GalleryCommand.self, GalleryJobCommand.self, Bench.self])
+        abstract: "See inside pretrained ImageNet networks (EfficientNet-Lite, VGG, ResNet, MobileNetV2, your own) and fool them — on the CPU, offline.",
+        subcommands: [Classify.self, Layers.self, Neuron.self, Channel.self, LayerCommand.self, Dream.self, Ideal.self, ActivationCommand.self, Grid.self, AttackCommand.self, IndexCommand.self, Top.self, GalleryCommand.self, GalleryJobCommand.self, Bench.self, ModelsCommand.self])
 
     /// ArgumentParser's own handling, except that a malformed command line is one line on stderr (what is wrong,
     /// and where the help is) with exit status 2, like every other bad input — not the usage text.
@@ -41,14 +42,6 @@ enum CLI {
 
     static func describe(_ error: Error) -> String {
         String(describing: error)
-    }
-
-    /// Loads and verifies the model, turning any failure into one line and a non-zero exit.
-    static func loadModel() throws -> EfficientNetLite {
-        do { return try WeightStore.loadLite0() } catch {
-            fail(describe(error))
-            throw ExitCode(2)
-        }
     }
 
     /// Pretty, stable JSON on stdout.

@@ -7,7 +7,7 @@ import TestSupport
 /// its budget and in 0…255, a fixed seed reproduces it exactly, and the full-resolution path fools the exact
 /// pipeline on a real photo.
 final class AttackTests: XCTestCase {
-    func model() throws -> EfficientNetLite { try pretrainedModel() }
+    func model() throws -> any VisionModel { try pretrainedModel() }
 
     /// A sample photo `make setup` fetched (skip without it; under CI, fail).
     func samplePhoto(_ name: String) throws -> URL {
@@ -103,7 +103,7 @@ final class AttackTests: XCTestCase {
             XCTAssertTrue(a.adversarial.allSatisfy { $0 >= 0 && $0 <= 255 && $0 == $0.rounded() }, attack.name)
         }
         var request = AttackRequest(method: .pgd, target: .random, epsilon: 8)
-        request.steps = 10; request.region = .crop; request.searchMinimalEpsilon = true; request.seed = 2
+        request.steps = 20; request.region = .crop; request.searchMinimalEpsilon = true; request.seed = 2
         let result = try AttackSession.attack(image, model: model, request: request)
         let trials = try XCTUnwrap(result.trials)
         XCTAssertEqual(trials.first?.epsilon, 8)

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import Engine
+import Models
 
 /// Runs the built `vizlab` binary in a scratch folder. Needs `make setup` (weights + sample photos).
 open class VizlabCLITestCase: XCTestCase {
@@ -17,7 +18,7 @@ open class VizlabCLITestCase: XCTestCase {
         guard FileManager.default.isExecutableFile(atPath: Self.binary.path) else {
             throw XCTSkip("vizlab binary not built at \(Self.binary.path)")
         }
-        let needed = [WeightStore.weightURL, samples.appendingPathComponent("chelsea.png"), samples.appendingPathComponent("chicky_512.png")]
+        let needed = [ModelStore.candidates(EfficientNetLite.lite0)[0].url, samples.appendingPathComponent("chelsea.png"), samples.appendingPathComponent("chicky_512.png")]
         for url in needed where !FileManager.default.fileExists(atPath: url.path) {
             let message = "missing \(url.path): run `make setup`"
             if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail(message) }

@@ -1,5 +1,6 @@
 import XCTest
 import Engine
+import Models
 
 /// Small deterministic generator so every test run sees the same numbers.
 public struct TestRNG: RandomNumberGenerator {
@@ -54,11 +55,11 @@ public func checkGradients(_ inputs: [Tensor], samples: Int = 24, step: Float = 
 }
 
 /// The pretrained model, loaded once per test process; skips (or fails under CI) when the weights are missing.
-nonisolated(unsafe) private var cachedModel: EfficientNetLite?
+nonisolated(unsafe) private var cachedModel: (any VisionModel)?
 
-public func pretrainedModel() throws -> EfficientNetLite {
+public func pretrainedModel() throws -> any VisionModel {
     if let m = cachedModel { return m }
-    do { cachedModel = try WeightStore.loadLite0() } catch {
+    do { cachedModel = try ModelStore.load(ModelRequest(model: "lite0")) } catch {
         if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail("\(error)") }
         throw XCTSkip("weights unavailable: \(error)")
     }

@@ -131,7 +131,7 @@ final class GalleryCLITests: VizlabCLITestCase {
         // The channel job again, here, on every core of this process.
         let stored = try XCTUnwrap(ids.compactMap { GalleryRenderer.stored($0, store: a) }.first { $0.job.kind == .channel })
         let here = scratch.appendingPathComponent("in-process")
-        let model = try WeightStore.loadLite0()
+        let model = try ModelStore.load(ModelRequest(model: "lite0"))
         XCTAssertGreaterThan(Parallel.threads, 1, "the in-process render should be multi-threaded")
         try GalleryRenderer.run(stored.job, model: model, store: here)
         for p in stored.pictures {

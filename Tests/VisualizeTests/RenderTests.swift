@@ -6,7 +6,7 @@ import TestSupport
 /// The optimization loop on the real model (small and short, so it stays fast): the objective must climb,
 /// and the same seed must reproduce the same pixels.
 final class RenderTests: XCTestCase {
-    func model() throws -> EfficientNetLite { try pretrainedModel() }
+    func model() throws -> any VisionModel { try pretrainedModel() }
 
     func settings(seed: UInt64) -> RenderSettings {
         var s = RenderSettings()

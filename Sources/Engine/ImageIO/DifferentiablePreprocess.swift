@@ -34,15 +34,21 @@ public struct ResizeCropPlan: Sendable {
     let horizontal: SeparableTaps, vertical: SeparableTaps
     /// Source rows the crop depends on.
     let rows: Range<Int>
+    /// Output channel c reads input channel source[c], as x · scale[c] + shift[c].
+    let source: [Int], scale: [Float], shift: [Float]
 
-    public init(width: Int, height: Int, resize: Int = 256, crop: Int = 224) {
-        let (rw, rh) = Preprocess.resizedSize(width: width, height: height, shorter: resize)
+    /// `affine`: the model's normalization on 0…255 values (default: Lite's (x − 127) / 128).
+    public init(width: Int, height: Int, resize: Int = 256, crop: Int = 224, filter: ResizeFilter = .bicubic, roundLongSide: Bool = true,
+                squash: Bool = false,
+                affine: (source: [Int], scale: [Float], shift: [Float]) = ([0, 1, 2], [1 / 128, 1 / 128, 1 / 128], [-127 / 128, -127 / 128, -127 / 128])) {
+        let (rw, rh) = squash ? (crop, crop) : Preprocess.resizedSize(width: width, height: height, shorter: resize, round: roundLongSide)
         precondition(rw >= crop && rh >= crop, "resized image \(rw)x\(rh) is smaller than the crop \(crop)")
         let top = Int((Double(rh - crop) / 2).rounded(.toNearestOrEven)), left = Int((Double(rw - crop) / 2).rounded(.toNearestOrEven))
         self.width = width; self.height = height; self.crop = crop
-        horizontal = SeparableTaps(inSize: width, outSize: rw, outputs: left..<(left + crop))
-        vertical = SeparableTaps(inSize: height, outSize: rh, outputs: top..<(top + crop))
+        horizontal = SeparableTaps(inSize: width, outSize: rw, outputs: left..<(left + crop), filter: filter)
+        vertical = SeparableTaps(inSize: height, outSize: rh, outputs: top..<(top + crop), filter: filter)
         rows = vertical.inputRange
+        (source, scale, shift) = affine
     }
 
     /// The source rows and columns the crop reads; pixels outside them cannot change the model's input.
@@ -55,12 +61,13 @@ public struct ResizeCropPlan: Sendable {
         var tmp = [Float](repeating: 0, count: rows.count * crop)
         x.withUnsafeBufferPointer { xs in
             for c in 0..<3 {
+                let src = source[c]
                 for (k, r) in rows.enumerated() {
-                    let row = xs.baseAddress! + (c * height + r) * width
+                    let row = xs.baseAddress! + (src * height + r) * width
                     for j in 0..<crop { tmp[k * crop + j] = horizontal.apply(j) { row[$0] } }
                 }
                 for i in 0..<crop { for j in 0..<crop {
-                    y[(c * crop + i) * crop + j] = (vertical.apply(i) { tmp[($0 - rows.lowerBound) * crop + j] } - 127) / 128
+                    y[(c * crop + i) * crop + j] = vertical.apply(i) { tmp[($0 - rows.lowerBound) * crop + j] } * scale[c] + shift[c]
                 } }
             }
         }
@@ -73,14 +80,15 @@ public struct ResizeCropPlan: Sendable {
         var dx = [Float](repeating: 0, count: 3 * width * height)
         var dtmp = [Float](repeating: 0, count: rows.count * crop)
         for c in 0..<3 {
+            let src = source[c]
             for k in 0..<dtmp.count { dtmp[k] = 0 }
             for i in 0..<crop { for j in 0..<crop {
-                let gi = g[(c * crop + i) * crop + j] / 128
+                let gi = g[(c * crop + i) * crop + j] * scale[c]
                 vertical.scatter(i) { dtmp[($0 - rows.lowerBound) * crop + j] += gi * $1 }
             } }
             for (k, r) in rows.enumerated() { for j in 0..<crop {
                 let gt = dtmp[k * crop + j]
-                horizontal.scatter(j) { dx[(c * height + r) * width + $0] += gt * $1 }
+                horizontal.scatter(j) { dx[(src * height + r) * width + $0] += gt * $1 }
             } }
         }
         return dx
@@ -91,12 +99,12 @@ public struct ResizeCropPlan: Sendable {
     struct SeparableTaps: Sendable {
         let starts: [Int], weights: [[Float]]
 
-        init(inSize: Int, outSize: Int, outputs: Range<Int>) {
+        init(inSize: Int, outSize: Int, outputs: Range<Int>, filter: ResizeFilter) {
             if inSize == outSize {
                 starts = Array(outputs); weights = outputs.map { _ in [1] }
                 return
             }
-            let co = Preprocess.Coefficients(inSize: inSize, outSize: outSize)
+            let co = Preprocess.Coefficients(inSize: inSize, outSize: outSize, filter: filter)
             let one = Float(1 << Preprocess.precisionBits)
             starts = outputs.map { co.bounds[2 * $0] }
             weights = outputs.map { o in (0..<co.bounds[2 * o + 1]).map { Float(co.weights[o * co.kernelSize + $0]) / one } }
@@ -119,4 +127,26 @@ public struct ResizeCropPlan: Sendable {
             for (t, wt) in weights[o].enumerated() { body(starts[o] + t, wt) }
         }
     }
+}
+
+/// y[:, c] = x[:, source[c]] · scale[c] + shift[c] on [N, 3, H, W]: a framework's input normalization (with the
+/// channel swap Keras' caffe mode makes) as a differentiable op.
+public func channelAffine(_ x: Tensor, source: [Int], scale: [Float], shift: [Float]) -> Tensor {
+    precondition(x.rank == 4 && x.shape[1] == 3 && source.count == 3, "channelAffine wants [N, 3, H, W], got \(x.shape)")
+    let n = x.shape[0], plane = x.shape[2] * x.shape[3]
+    var y = [Float](repeating: 0, count: x.count)
+    for b in 0..<n { for c in 0..<3 {
+        let dst = (b * 3 + c) * plane, src = (b * 3 + source[c]) * plane
+        for i in 0..<plane { y[dst + i] = x.data[src + i] * scale[c] + shift[c] }
+    } }
+    let out = Tensor(shape: x.shape, data: y)
+    out.record(op: "channelAffine", parents: [x]) { g in
+        var d = [Float](repeating: 0, count: x.count)
+        for b in 0..<n { for c in 0..<3 {
+            let dst = (b * 3 + c) * plane, src = (b * 3 + source[c]) * plane
+            for i in 0..<plane { d[src + i] += g[dst + i] * scale[c] }
+        } }
+        x.accumulate(d)
+    }
+    return out
 }

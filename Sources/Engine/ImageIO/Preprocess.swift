@@ -10,8 +10,12 @@ public enum Preprocess {
     /// The shorter side becomes `shorter`, the longer `round(shorter * long / short)` (half to even, as Python's
     /// round). The reference rounds here rather than truncating: chelsea.png (451×300) went to 385×256, and only
     /// that size reproduces its tensor bit for bit.
-    public static func resizedSize(width: Int, height: Int, shorter: Int) -> (width: Int, height: Int) {
-        func scaled(_ long: Int, _ short: Int) -> Int { Int((Double(shorter) * Double(long) / Double(short)).rounded(.toNearestOrEven)) }
+    /// `round: false` truncates instead, as torchvision's `Resize(int)` does.
+    public static func resizedSize(width: Int, height: Int, shorter: Int, round: Bool = true) -> (width: Int, height: Int) {
+        func scaled(_ long: Int, _ short: Int) -> Int {
+            let exact = Double(shorter) * Double(long) / Double(short)
+            return Int(round ? exact.rounded(.toNearestOrEven) : exact.rounded(.towardZero))
+        }
         return width <= height ? (shorter, scaled(height, width)) : (scaled(width, height), shorter)
     }
 
@@ -56,8 +60,14 @@ public enum Preprocess {
     /// bicubic (a = −0.5) whose support widens with the scale factor (antialiasing), weights normalized per
     /// output pixel and rounded to 22-bit fixed point, horizontal pass first into 8 bits, then vertical.
     public static func resizeBicubic(_ image: RGBImage, width: Int, height: Int) -> RGBImage {
-        let horizontal = Coefficients(inSize: image.width, outSize: width)
-        let vertical = Coefficients(inSize: image.height, outSize: height)
+        resize(image, width: width, height: height, filter: .bicubic)
+    }
+
+    /// PIL's `Image.resize` with its antialiased bicubic or bilinear filter (what torchvision's `Resize` calls on a
+    /// PIL image), reproduced exactly.
+    public static func resize(_ image: RGBImage, width: Int, height: Int, filter: ResizeFilter) -> RGBImage {
+        let horizontal = Coefficients(inSize: image.width, outSize: width, filter: filter)
+        let vertical = Coefficients(inSize: image.height, outSize: height, filter: filter)
         var current = image
         var rowOffset = 0
         if width != image.width {
@@ -82,16 +92,10 @@ public enum Preprocess {
         /// Fixed-point weights, kernelSize per output pixel.
         var weights: [Int32] = []
 
-        init(inSize: Int, outSize: Int) {
-            func bicubic(_ x: Double) -> Double {
-                let a = -0.5, x = abs(x)
-                if x < 1 { return ((a + 2) * x - (a + 3)) * x * x + 1 }
-                if x < 2 { return (((x - 5) * x + 8) * x - 4) * a }
-                return 0
-            }
+        init(inSize: Int, outSize: Int, filter: ResizeFilter = .bicubic) {
             let scale = Double(inSize) / Double(outSize)
             let filterScale = max(scale, 1)
-            let support = 2.0 * filterScale
+            let support = filter.support * filterScale
             kernelSize = Int(support.rounded(.up)) * 2 + 1
             var k = [Double](repeating: 0, count: kernelSize)
             for xx in 0..<outSize {
@@ -101,7 +105,7 @@ public enum Preprocess {
                 var total = 0.0
                 for x in 0..<kernelSize { k[x] = 0 }
                 for x in 0..<max(xmax, 0) {
-                    k[x] = bicubic((Double(x + xmin) - center + 0.5) / filterScale)
+                    k[x] = filter.weight((Double(x + xmin) - center + 0.5) / filterScale)
                     total += k[x]
                 }
                 if total != 0 { for x in 0..<max(xmax, 0) { k[x] /= total } }
@@ -157,5 +161,24 @@ public enum Preprocess {
     private static func clip8(_ v: Int) -> UInt8 {
         let x = v >> precisionBits
         return x < 0 ? 0 : x > 255 ? 255 : UInt8(x)
+    }
+}
+
+/// PIL's resampling filters (Resample.c): the kernel and its support at scale 1.
+public enum ResizeFilter: String, Codable, Sendable, CaseIterable {
+    case bicubic, bilinear
+
+    var support: Double { self == .bicubic ? 2 : 1 }
+
+    func weight(_ x: Double) -> Double {
+        let x = abs(x)
+        switch self {
+        case .bilinear: return x < 1 ? 1 - x : 0
+        case .bicubic:
+            let a = -0.5
+            if x < 1 { return ((a + 2) * x - (a + 3)) * x * x + 1 }
+            if x < 2 { return (((x - 5) * x + 8) * x - 4) * a }
+            return 0
+        }
     }
 }

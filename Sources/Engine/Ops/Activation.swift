@@ -94,3 +94,45 @@ public func sigmoid(_ x: Tensor) -> Tensor {
     }
     return out
 }
+
+/// x · σ(x) (SiLU), EfficientNet's and MobileNetV3's smooth ReLU.
+public func swish(_ x: Tensor) -> Tensor {
+    let s = x.data.map { 1 / (1 + expf(-$0)) }
+    let out = Tensor(shape: x.shape, data: zip(x.data, s).map { $0 * $1 })
+    out.record(op: "swish", parents: [x]) { g in
+        // d/dx x·σ(x) = σ(x) · (1 + x · (1 − σ(x))).
+        g.withUnsafeMutableBufferPointer { d in
+            for i in 0..<d.count { d[i] *= s[i] * (1 + x.data[i] * (1 - s[i])) }
+        }
+        x.accumulate(g)
+    }
+    return out
+}
+
+/// min(max(alpha·x + beta, 0), 1): ONNX HardSigmoid (Keras and PyTorch use alpha = 1/6, beta = 0.5).
+public func hardSigmoid(_ x: Tensor, alpha: Float = 1 / 6, beta: Float = 0.5) -> Tensor {
+    let out = Tensor(shape: x.shape, data: x.data.map { min(max(alpha * $0 + beta, 0), 1) })
+    out.record(op: "hardSigmoid", parents: [x]) { g in
+        g.withUnsafeMutableBufferPointer { d in
+            for i in 0..<d.count { let t = alpha * x.data[i] + beta; d[i] = t > 0 && t < 1 ? d[i] * alpha : 0 }
+        }
+        x.accumulate(g)
+    }
+    return out
+}
+
+/// x · relu6(x + 3) / 6 (MobileNetV3's hard swish).
+public func hardSwish(_ x: Tensor) -> Tensor {
+    let out = Tensor(shape: x.shape, data: x.data.map { $0 * min(max($0 + 3, 0), 6) / 6 })
+    out.record(op: "hardSwish", parents: [x]) { g in
+        // 0 below −3, 1 above 3, (2x + 3) / 6 between (PyTorch's convention at the kinks).
+        g.withUnsafeMutableBufferPointer { d in
+            for i in 0..<d.count {
+                let v = x.data[i]
+                d[i] *= v < -3 ? 0 : v > 3 ? 1 : (2 * v + 3) / 6
+            }
+        }
+        x.accumulate(g)
+    }
+    return out
+}

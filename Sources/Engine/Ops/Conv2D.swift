@@ -6,11 +6,11 @@
 /// Number of conv2d forward calls so far (lets tests prove a truncated forward pass stops early).
 nonisolated(unsafe) var convForwardCount = 0
 
-public func conv2d(_ x: Tensor, _ weight: Tensor, bias: Tensor? = nil, stride: Int = 1,
+public func conv2d(_ x: Tensor, _ weight: Tensor, bias: Tensor? = nil, stride: Int = 1, dilation: Int = 1,
                    padding: Padding = .valid, groups: Int = 1, activation: Activation = .identity) -> Tensor {
     precondition(x.rank == 4 && weight.rank == 4, "conv2d wants NCHW input and OIHW weight, got \(x.shape), \(weight.shape)")
     convForwardCount += 1
-    let conv = ConvShape(x: x.shape, w: weight.shape, stride: stride, padding: padding, groups: groups)
+    let conv = ConvShape(x: x.shape, w: weight.shape, stride: stride, dilation: dilation, padding: padding, groups: groups)
     if let b = bias { precondition(b.count == conv.cout, "bias has \(b.count) values for \(conv.cout) channels") }
     var y = uninitializedFloats(conv.n * conv.cout * conv.g.outH * conv.g.outW)  // every path writes all of y
     x.data.withUnsafeBufferPointer { xp in weight.data.withUnsafeBufferPointer { wp in
@@ -74,11 +74,11 @@ struct ConvShape {
     let n, cin, cout, groups: Int
     let g: WindowGeometry
 
-    init(x: [Int], w: [Int], stride: Int, padding: Padding, groups: Int) {
+    init(x: [Int], w: [Int], stride: Int, dilation: Int = 1, padding: Padding, groups: Int) {
         n = x[0]; cin = x[1]; cout = w[0]; self.groups = groups
         precondition(groups >= 1 && cin % groups == 0 && cout % groups == 0 && w[1] == cin / groups,
                      "conv2d: input \(x) and weight \(w) do not fit groups=\(groups)")
-        g = WindowGeometry(inH: x[2], inW: x[3], kH: w[2], kW: w[3], stride: stride, padding: padding)
+        g = WindowGeometry(inH: x[2], inW: x[3], kH: w[2], kW: w[3], stride: stride, dilation: dilation, padding: padding)
     }
 
     var cinG: Int { cin / groups }
@@ -86,7 +86,8 @@ struct ConvShape {
     var inPlane: Int { g.inH * g.inW }
     var outPlane: Int { g.outH * g.outW }
     var isPointwise: Bool { g.kH == 1 && g.kW == 1 && g.stride == 1 && g.padTop == 0 && g.padLeft == 0 && g.outH == g.inH && g.outW == g.inW }
-    var isDepthwise: Bool { groups == cin && groups == cout }
+    /// Depthwise kernels are written for dense windows; a dilated depthwise conv takes the grouped im2col path.
+    var isDepthwise: Bool { groups == cin && groups == cout && g.dilation == 1 }
     /// Rows of the im2col matrix of one group.
     var colRows: Int { cinG * g.kH * g.kW }
 
@@ -176,9 +177,9 @@ struct ConvShape {
             let cols = g.validColumns(kx: kx)
             for oy in 0..<g.outH {
                 let dst = row + oy * g.outW
-                let iy = oy * g.stride + ky - g.padTop
+                let iy = oy * g.stride + ky * g.dilation - g.padTop
                 guard iy >= 0 && iy < g.inH else { dst.update(repeating: 0, count: g.outW); continue }
-                let src = x + c * inPlane + iy * g.inW + kx - g.padLeft
+                let src = x + c * inPlane + iy * g.inW + kx * g.dilation - g.padLeft
                 for ox in 0..<cols.lowerBound { dst[ox] = 0 }
                 for ox in cols { dst[ox] = src[ox * g.stride] }
                 for ox in cols.upperBound..<g.outW { dst[ox] = 0 }
@@ -192,7 +193,7 @@ struct ConvShape {
             let row = col + ((c * g.kH + ky) * g.kW + kx) * outPlane
             let cols = g.validColumns(kx: kx)
             for oy in g.validRows(ky: ky) {
-                let dst = dx + c * inPlane + (oy * g.stride + ky - g.padTop) * g.inW + kx - g.padLeft
+                let dst = dx + c * inPlane + (oy * g.stride + ky * g.dilation - g.padTop) * g.inW + kx * g.dilation - g.padLeft
                 let src = row + oy * g.outW
                 for ox in cols { dst[ox * g.stride] += src[ox] }
             }

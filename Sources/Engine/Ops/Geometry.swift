@@ -14,23 +14,38 @@ public enum Padding: Sendable, Equatable {
 /// (bottom/right padding is implied by the output size).
 public struct WindowGeometry: Sendable, Equatable {
     public let inH, inW, kH, kW, stride, outH, outW, padTop, padLeft: Int
+    /// Spacing between the taps of the window (1: a dense window).
+    public let dilation: Int
 
-    public init(inH: Int, inW: Int, kH: Int, kW: Int, stride: Int, padding: Padding) {
-        precondition(stride >= 1 && kH >= 1 && kW >= 1, "bad window: kernel \(kH)x\(kW), stride \(stride)")
-        self.inH = inH; self.inW = inW; self.kH = kH; self.kW = kW; self.stride = stride
+    /// Output size of a window over `inH`×`inW`, or nil when it does not fit (for shape checks before running).
+    public static func outputSize(inH: Int, inW: Int, kH: Int, kW: Int, stride: Int, dilation: Int = 1, padding: Padding) -> (h: Int, w: Int)? {
+        guard stride >= 1, kH >= 1, kW >= 1, dilation >= 1 else { return nil }
+        let eH = (kH - 1) * dilation + 1, eW = (kW - 1) * dilation + 1
+        let h: Int, w: Int
+        switch padding {
+        case .same: h = (inH + stride - 1) / stride; w = (inW + stride - 1) / stride
+        case .valid: h = inH >= eH ? (inH - eH) / stride + 1 : 0; w = inW >= eW ? (inW - eW) / stride + 1 : 0
+        case let .explicit(top, bottom, left, right):
+            h = inH + top + bottom >= eH ? (inH + top + bottom - eH) / stride + 1 : 0
+            w = inW + left + right >= eW ? (inW + left + right - eW) / stride + 1 : 0
+        }
+        return h >= 1 && w >= 1 ? (h, w) : nil
+    }
+
+    public init(inH: Int, inW: Int, kH: Int, kW: Int, stride: Int, dilation: Int = 1, padding: Padding) {
+        precondition(stride >= 1 && kH >= 1 && kW >= 1 && dilation >= 1, "bad window: kernel \(kH)x\(kW), stride \(stride), dilation \(dilation)")
+        self.inH = inH; self.inW = inW; self.kH = kH; self.kW = kW; self.stride = stride; self.dilation = dilation
+        guard let size = WindowGeometry.outputSize(inH: inH, inW: inW, kH: kH, kW: kW, stride: stride, dilation: dilation, padding: padding) else {
+            preconditionFailure("window \(kH)x\(kW)/\(stride) (dilation \(dilation)) does not fit input \(inH)x\(inW)")
+        }
+        outH = size.h; outW = size.w
         switch padding {
         case .same:
-            let oh = (inH + stride - 1) / stride, ow = (inW + stride - 1) / stride
-            let padH = max((oh - 1) * stride + kH - inH, 0), padW = max((ow - 1) * stride + kW - inW, 0)
-            outH = oh; outW = ow; padTop = padH / 2; padLeft = padW / 2
-        case .valid:
-            outH = (inH - kH) / stride + 1; outW = (inW - kW) / stride + 1; padTop = 0; padLeft = 0
-        case let .explicit(top, bottom, left, right):
-            outH = (inH + top + bottom - kH) / stride + 1
-            outW = (inW + left + right - kW) / stride + 1
-            padTop = top; padLeft = left
+            let eH = (kH - 1) * dilation + 1, eW = (kW - 1) * dilation + 1
+            padTop = max((outH - 1) * stride + eH - inH, 0) / 2; padLeft = max((outW - 1) * stride + eW - inW, 0) / 2
+        case .valid: padTop = 0; padLeft = 0
+        case let .explicit(top, _, left, _): padTop = top; padLeft = left
         }
-        precondition(outH >= 1 && outW >= 1, "window \(kH)x\(kW)/\(stride) does not fit input \(inH)x\(inW)")
     }
 
     /// Range of output columns `ox` for which input column `ox*stride + kx - padLeft` lies inside the image.
@@ -43,6 +58,7 @@ public struct WindowGeometry: Sendable, Equatable {
         return lo..<max(lo, hi)
     }
 
-    func validColumns(kx: Int) -> Range<Int> { validOutputRange(k: kx, pad: padLeft, inSize: inW, outSize: outW) }
-    func validRows(ky: Int) -> Range<Int> { validOutputRange(k: ky, pad: padTop, inSize: inH, outSize: outH) }
+    /// Output columns (rows) whose tap `kx` (`ky`) reads inside the image; taps are `dilation` apart.
+    func validColumns(kx: Int) -> Range<Int> { validOutputRange(k: kx * dilation, pad: padLeft, inSize: inW, outSize: outW) }
+    func validRows(ky: Int) -> Range<Int> { validOutputRange(k: ky * dilation, pad: padTop, inSize: inH, outSize: outH) }
 }

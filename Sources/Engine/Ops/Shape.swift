@@ -39,3 +39,71 @@ public func plane(_ x: Tensor, _ i: Int) -> Tensor {
     }
     return out
 }
+
+/// Tensors of one shape but the channel axis joined along it: [N, C_i, ...] -> [N, ΣC_i, ...].
+public func concatChannels(_ parts: [Tensor]) -> Tensor {
+    precondition(!parts.isEmpty && parts.allSatisfy { $0.rank >= 2 && $0.shape[0] == parts[0].shape[0]
+        && Array($0.shape.dropFirst(2)) == Array(parts[0].shape.dropFirst(2)) }, "concat: shapes \(parts.map(\.shape)) do not fit")
+    let n = parts[0].shape[0], inner = parts[0].shape.dropFirst(2).reduce(1, *)
+    let channels = parts.map { $0.shape[1] }, total = channels.reduce(0, +)
+    var y = [Float](repeating: 0, count: n * total * inner)
+    var offset = 0
+    for (p, c) in zip(parts, channels) {
+        for b in 0..<n {
+            y.replaceSubrange(((b * total + offset) * inner)..<((b * total + offset + c) * inner), with: p.data[(b * c * inner)..<((b + 1) * c * inner)])
+        }
+        offset += c
+    }
+    var shape = parts[0].shape
+    shape[1] = total
+    let out = Tensor(shape: shape, data: y)
+    out.record(op: "concat", parents: parts) { g in
+        var offset = 0
+        for (p, c) in zip(parts, channels) {
+            if p.tracksGrad {
+                var d = [Float](repeating: 0, count: p.count)
+                for b in 0..<n {
+                    d.replaceSubrange((b * c * inner)..<((b + 1) * c * inner), with: g[((b * total + offset) * inner)..<((b * total + offset + c) * inner)])
+                }
+                p.accumulate(d)
+            }
+            offset += c
+        }
+    }
+    return out
+}
+
+/// [N, C, H, W] -> [N, H·W·C] in channels-last order (Keras' `Flatten` on its NHWC tensors).
+public func flattenChannelsLast(_ x: Tensor) -> Tensor {
+    precondition(x.rank == 4, "flattenChannelsLast wants NCHW, got \(x.shape)")
+    let n = x.shape[0], c = x.shape[1], plane = x.shape[2] * x.shape[3]
+    var y = [Float](repeating: 0, count: x.count)
+    for b in 0..<n { for ch in 0..<c { for i in 0..<plane { y[(b * plane + i) * c + ch] = x.data[(b * c + ch) * plane + i] } } }
+    let out = Tensor(shape: [n, c * plane], data: y)
+    out.record(op: "flattenNHWC", parents: [x]) { g in
+        var d = [Float](repeating: 0, count: x.count)
+        for b in 0..<n { for ch in 0..<c { for i in 0..<plane { d[(b * c + ch) * plane + i] = g[(b * plane + i) * c + ch] } } }
+        x.accumulate(d)
+    }
+    return out
+}
+
+/// Zero padding of the two spatial axes (Keras `ZeroPadding2D`, ONNX `Pad` with constant 0).
+public func zeroPad2d(_ x: Tensor, top: Int, bottom: Int, left: Int, right: Int) -> Tensor {
+    precondition(x.rank == 4 && min(top, bottom, left, right) >= 0, "zeroPad2d wants NCHW and padding ≥ 0")
+    let planes = x.shape[0] * x.shape[1], h = x.shape[2], w = x.shape[3]
+    let oh = h + top + bottom, ow = w + left + right
+    var y = [Float](repeating: 0, count: planes * oh * ow)
+    for p in 0..<planes { for r in 0..<h {
+        y.replaceSubrange(((p * oh + r + top) * ow + left)..<((p * oh + r + top) * ow + left + w), with: x.data[((p * h + r) * w)..<((p * h + r + 1) * w)])
+    } }
+    let out = Tensor(shape: [x.shape[0], x.shape[1], oh, ow], data: y)
+    out.record(op: "zeroPad2d", parents: [x]) { g in
+        var d = [Float](repeating: 0, count: x.count)
+        for p in 0..<planes { for r in 0..<h {
+            d.replaceSubrange(((p * h + r) * w)..<((p * h + r + 1) * w), with: g[((p * oh + r + top) * ow + left)..<((p * oh + r + top) * ow + left + w)])
+        } }
+        x.accumulate(d)
+    }
+    return out
+}

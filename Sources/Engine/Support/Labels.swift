@@ -1,7 +1,8 @@
 import Foundation
 
-/// The 1000 ImageNet-1k class names (bundled from Debian opencv-doc's classification_classes_ILSVRC2012.txt),
-/// one line per class: "tabby, tabby cat" — the first entry is the display name, the rest synonyms.
+/// A model's class names, one line per class: "tabby, tabby cat" — the first entry is the display name, the rest
+/// synonyms. `.shared` is ImageNet-1k (bundled from Debian opencv-doc's classification_classes_ILSVRC2012.txt);
+/// a model trained on other classes carries its own.
 public struct ImageNetLabels: Sendable {
     public let lines: [String]
     public let names: [String]
@@ -16,12 +17,19 @@ public struct ImageNetLabels: Sendable {
     }()
 
     public init(text: String) {
-        lines = text.split(separator: "\n", omittingEmptySubsequences: true).map { $0.trimmingCharacters(in: .whitespaces) }
-        synonyms = lines.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        self.init(lines: text.split(separator: "\n", omittingEmptySubsequences: true).map(String.init))
+    }
+
+    public init(lines: [String]) {
+        self.lines = lines.map { $0.trimmingCharacters(in: .whitespaces) }
+        synonyms = self.lines.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
         names = synonyms.map { $0.first ?? "" }
     }
 
     public var count: Int { names.count }
+
+    /// Whether these are the 1000 ImageNet-1k classes (WordNet groups such as "dog" apply only then).
+    public var isImageNet1k: Bool { lines == ImageNetLabels.shared.lines }
 
     /// Result of resolving what a user typed.
     public enum Match: Equatable, Sendable {

@@ -9,9 +9,9 @@ public enum Profiler {
     public static func reset() { totals = [:] }
 
     @inline(__always)
-    static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+    public static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
-    static func record(_ key: @autoclosure () -> String, since start: UInt64) {
+    public static func record(_ key: @autoclosure () -> String, since start: UInt64) {
         let seconds = Double(now() - start) / 1e9
         let k = key()
         let old = totals[k] ?? (0, 0)

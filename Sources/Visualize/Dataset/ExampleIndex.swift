@@ -1,4 +1,5 @@
 import Engine
+import Models
 import Foundation
 import GRDB
 
@@ -149,6 +150,32 @@ public final class ExampleIndex {
         try db.write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('listsStale', '1')")
             for p in paths { try db.execute(sql: "DELETE FROM image WHERE path = ?", arguments: [p]) }
+        }
+    }
+
+    /// The model that made this index (its id), or nil for a new one.
+    public var model: String? { try? meta("model") }
+
+    /// How the indexing model saw each image (to show the same view without loading it).
+    public var preprocessing: Preprocessing {
+        (try? meta("preprocessing")).flatMap { $0 }.flatMap { try? JSONDecoder().decode(Preprocessing.self, from: Data($0.utf8)) }
+            ?? EfficientNetLite.lite0.preprocessing
+    }
+
+    /// `--model` options that load the indexing model again (its weight file, and its architecture when built in).
+    public var modelArguments: [String]? {
+        guard let file = try? meta("modelFile"), let arch = try? meta("architecture") else { return nil }
+        return ["--model", file] + (Zoo.architecture(named: arch) != nil ? ["--arch", arch] : [])
+    }
+
+    /// Refuses to mix models: an index made with one model answers for that model only.
+    public func checkModel(_ id: String) throws {
+        if let stored = model {
+            guard stored == id else {
+                throw ImageError(file: url.path, reason: "this index was made with model \(stored), not \(id); use that --model or another --db")
+            }
+        } else if try meta("layers") != nil {
+            throw ImageError(file: url.path, reason: "this index records no model (made by an older vizlab); delete it and index again")
         }
     }
 

@@ -9,9 +9,9 @@ public struct Indexer {
     public var k: Int
     public var batch: Int
 
-    /// Default units: every block output, the head and the logits.
-    public static func defaultLayers(_ model: EfficientNetLite) -> [String] {
-        model.layers.map(\.name).filter { $0.hasPrefix("blocks.") && !$0.dropFirst(7).contains(".") } + ["head", "logits"]
+    /// Default units: every block output and the logits.
+    public static func defaultLayers(_ model: any VisionModel) -> [String] {
+        model.spec.blocks + [model.spec.logits]
     }
 
     public init(layers: [String], k: Int = 32, batch: Int = 8) {
@@ -50,7 +50,7 @@ public struct Indexer {
     }
 
     /// Indexes `root` into `index`. `progress(done, total, elapsed)` after every batch.
-    public func run(root: URL, index: ExampleIndex, model: EfficientNetLite,
+    public func run(root: URL, index: ExampleIndex, model: any VisionModel,
                     progress: ((Int, Int, Double) -> Void)? = nil) throws -> Summary {
         let start = Date()
         var summary = Summary()
@@ -75,7 +75,8 @@ public struct Indexer {
             if let k = known[url.path], k.size == size, k.mtime == mtime { summary.unchanged += 1; continue }
             todo.append((url, size, mtime))
         }
-        let capture = Set(layers + ["pool"])
+        let embedding = model.spec.embedding
+        let capture = Set(layers + [embedding])
         var done = 0
         for chunkStart in stride(from: 0, to: todo.count, by: batch) {
             let chunk = Array(todo[chunkStart..<min(chunkStart + batch, todo.count)])
@@ -84,7 +85,7 @@ public struct Indexer {
             var prepared = [Prepared?](repeating: nil, count: chunk.count)
             prepared.withUnsafeMutableBufferPointer { slots in
                 DispatchQueue.concurrentPerform(iterations: chunk.count) { i in
-                    slots[i] = Indexer.prepare(chunk[i].0, known: known[chunk[i].0.path])
+                    slots[i] = Indexer.prepare(chunk[i].0, known: known[chunk[i].0.path], preprocessing: model.preprocessing)
                 }
             }
             summary.decodeSeconds += Date().timeIntervalSince(t0)
@@ -111,7 +112,7 @@ public struct Indexer {
                 let acts = GradMode.withoutGrad { model.forward(Tensor(shape: [inputs.count, 3, model.inputSize, model.inputSize], data: data), capture: capture) }
                 for (b, (slot, _)) in inputs.enumerated() {
                     for layer in layers { entries[slot].stats[layer] = ChannelStats(acts[layer]!, image: b) }
-                    let pooled = acts["pool"]!
+                    let pooled = acts[embedding]!
                     let width = pooled.count / inputs.count
                     entries[slot].embedding = Array(pooled.data[(b * width)..<((b + 1) * width)])
                 }
@@ -133,8 +134,9 @@ public struct Indexer {
         return summary
     }
 
-    /// The layers and k are fixed per database (the stats of other layers were never stored).
-    func checkSettings(_ index: ExampleIndex, model: EfficientNetLite) throws {
+    /// The model, the layers and k are fixed per database (the stats of other layers were never stored).
+    func checkSettings(_ index: ExampleIndex, model: any VisionModel) throws {
+        try index.checkModel(model.spec.id)
         let stored = try index.meta("layers"), storedK = try index.meta("k")
         let mine = layers.joined(separator: ",")
         if let s = stored, s != mine {
@@ -145,7 +147,10 @@ public struct Indexer {
         }
         if stored == nil {
             let table = String(decoding: try JSONEncoder().encode(layers.compactMap { model.layerInfo(named: $0) }), as: UTF8.self)
-            try index.setMeta(["layers": mine, "k": String(k), "layerTable": table])
+            let preprocessing = String(decoding: try JSONEncoder().encode(model.preprocessing), as: UTF8.self)
+            try index.setMeta(["layers": mine, "k": String(k), "layerTable": table, "model": model.spec.id,
+                               "embedding": model.spec.embedding, "modelFile": model.spec.weightsFile,
+                               "architecture": model.spec.architecture, "preprocessing": preprocessing])
         }
     }
 
@@ -159,7 +164,7 @@ public struct Indexer {
     }
 
     /// Reads, hashes and (unless the bytes are known) decodes and preprocesses one file. Errors become data.
-    static func prepare(_ url: URL, known: ExampleIndex.ImageRecord?) -> Prepared {
+    static func prepare(_ url: URL, known: ExampleIndex.ImageRecord?, preprocessing: Preprocessing) -> Prepared {
         var p = Prepared()
         do {
             let data = try Data(contentsOf: url, options: .alwaysMapped)
@@ -167,7 +172,7 @@ public struct Indexer {
             if let k = known, k.sha256 == p.sha256, k.error == nil { p.sameBytes = true; return p }
             let image = try ImageDecoder.decode(data: data, name: url.path)
             p.width = image.width; p.height = image.height
-            p.input = Preprocess.modelInput(image)
+            p.input = preprocessing.input(image)
         } catch {
             p.error = String(describing: error)
         }

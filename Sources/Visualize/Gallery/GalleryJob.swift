@@ -18,7 +18,7 @@ public struct GalleryJob: Codable, Sendable {
     public static let rendererVersion = 1
 
     public var kind: Kind
-    /// The channels' layer ("logits" for classes).
+    /// The channels' layer (the model's logits node for classes).
     public var layer: String
     /// One entry per picture: [channel], or a class selection's indices.
     public var units: [[Int]]
@@ -57,8 +57,8 @@ public struct GalleryJob: Codable, Sendable {
             case .channel, .diversity: .channel(layer, unit[0])
             case .negative: -Objective.channel(layer, unit[0])
             case .neuron: .neuron(layer, unit[0])
-            case .classes: unit.count > 1 ? .classGroupLogit(unit, name: names[i])
-                                          : Objective.classLogit(unit[0]).named("logit \(names[i]) (\(unit[0]))")
+            case .classes: unit.count > 1 ? .classGroupLogit(unit, name: names[i], logits: layer)
+                                          : Objective.classLogit(unit[0], logits: layer).named("logit \(names[i]) (\(unit[0]))")
             }
         }
     }
@@ -104,7 +104,7 @@ public enum GalleryRenderer {
     /// Renders `job` and stores it as `store/<id>/` — written under a temporary name and renamed, so a killed
     /// worker leaves only a `.partial-` folder that the next run removes. `progress(step)` after every step.
     @discardableResult
-    public static func run(_ job: GalleryJob, model: EfficientNetLite, store: URL,
+    public static func run(_ job: GalleryJob, model: any VisionModel, store: URL,
                            progress: (Int) -> Void = { _ in }) throws -> GalleryJobResult {
         let id = job.id
         let final = store.appendingPathComponent(id, isDirectory: true)

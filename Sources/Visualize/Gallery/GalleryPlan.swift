@@ -19,7 +19,9 @@ public struct GalleryPlan: Sendable {
         public var negative = true
         /// Channels per channel/negative/neuron job.
         public var batch = 8
+        /// The model's id (part of every job's hash) and its logits node.
         public var model = "efficientnet-lite0"
+        public var logits = "logits"
         public init() {}
     }
 
@@ -55,7 +57,7 @@ public struct GalleryPlan: Sendable {
         }
         for start in stride(from: 0, to: options.classes.count, by: options.batch) {
             let chunk = Array(options.classes[start..<min(start + options.batch, options.classes.count)])
-            add(GalleryJob(kind: .classes, layer: "logits", units: chunk.map(\.indices), names: chunk.map(\.name),
+            add(GalleryJob(kind: .classes, layer: options.logits, units: chunk.map(\.indices), names: chunk.map(\.name),
                            settings: options.classSettings, model: options.model),
                 keys: (start..<(start + chunk.count)).map { "classes/\($0)" })
         }

@@ -23,14 +23,16 @@ public struct GallerySite {
     public var store: URL { root.appendingPathComponent("renders", isDirectory: true) }
     public var modelLayers: [LayerInfo]
     public var modelDescription: String
+    /// How the model sees a photo (the dataset examples are shown as the model saw them).
+    public var preprocessing: Preprocessing
     public var examples: ExampleIndex?
     public var exampleCount = 10
     public var attacks: [Attack] = []
     /// The command line, shown on the index page.
     public var command: String
 
-    public init(root: URL, plan: GalleryPlan, modelLayers: [LayerInfo], modelDescription: String, command: String) {
-        self.root = root; self.plan = plan; self.modelLayers = modelLayers
+    public init(root: URL, plan: GalleryPlan, modelLayers: [LayerInfo], modelDescription: String, preprocessing: Preprocessing, command: String) {
+        self.root = root; self.plan = plan; self.modelLayers = modelLayers; self.preprocessing = preprocessing
         self.modelDescription = modelDescription; self.command = command
     }
 
@@ -247,10 +249,10 @@ public struct GallerySite {
         DispatchQueue.concurrentPerform(iterations: paths.count) { i in
             let path = paths[i]
             do {
-                let view = Preprocess.modelView(Preprocess.compositeOnWhite(try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: path))))
+                let view = preprocessing.view(Preprocess.compositeOnWhite(try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: path))))
                 var done = Set<String>()
                 for e in wanted[path]! where done.insert(e.picture).inserted {
-                    let shown = e.patch ? ExampleView.crop(view, box: e.box) : ExampleView.outline(view, box: e.box.side < 224 ? e.box : nil)
+                    let shown = e.patch ? ExampleView.crop(view, box: e.box) : ExampleView.outline(view, box: e.box.side < preprocessing.crop ? e.box : nil)
                     try PNGEncoder.write(Preprocess.resizeBicubic(shown, width: 112, height: 112), to: root.appendingPathComponent(e.picture))
                 }
                 lock.lock(); count += done.count; lock.unlock()

@@ -52,21 +52,21 @@ public struct Objective: CustomStringConvertible {
     }
 
     /// A class logit (pre-softmax), the usual "ideal class" objective.
-    public static func classLogit(_ index: Int) -> Objective {
-        Objective(layers: ["logits"], description: "logits:\(index)") { acts in sum(selectColumn(acts["logits"]!, index)) }
+    public static func classLogit(_ index: Int, logits: String = "logits") -> Objective {
+        Objective(layers: [logits], description: "\(logits):\(index)") { acts in sum(selectColumn(acts[logits]!, index)) }
     }
 
     /// log Σ_{c∈group} exp(logit_c): the group's "logit" — for one class exactly its logit. Unlike the
     /// log-probability it does not saturate once the group wins, so the picture keeps sharpening.
-    public static func classGroupLogit(_ indices: [Int], name: String) -> Objective {
-        Objective(layers: ["logits"], description: "logit \(name)") { acts in sum(logSumExp(acts["logits"]!, columns: indices)) }
+    public static func classGroupLogit(_ indices: [Int], name: String, logits: String = "logits") -> Objective {
+        Objective(layers: [logits], description: "logit \(name)") { acts in sum(logSumExp(acts[logits]!, columns: indices)) }
     }
 
     /// log p(class ∈ group): log Σ_{c∈group} softmax(logits)_c. For one class this is its log-probability,
     /// which (unlike the logit) also pushes the other classes down.
-    public static func classLogProbability(_ indices: [Int], name: String) -> Objective {
-        Objective(layers: ["logits"], description: "log p(\(name))") { acts in
-            sum(logSumExp(logSoftmax(acts["logits"]!), columns: indices))
+    public static func classLogProbability(_ indices: [Int], name: String, logits: String = "logits") -> Objective {
+        Objective(layers: [logits], description: "log p(\(name))") { acts in
+            sum(logSumExp(logSoftmax(acts[logits]!), columns: indices))
         }
     }
 

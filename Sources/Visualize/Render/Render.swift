@@ -31,8 +31,11 @@ public struct RenderResult {
     public var phaseSeconds: [String: Double]
 }
 
-/// Model input from an image in [0, 1]: the same (x·255 − 127) / 128 as photos get.
-public func modelInput(fromUnitImage image: Tensor) -> Tensor { shift(scale(image, by: 255 / 128), by: -127 / 128) }
+/// Model input from an image in [0, 1]: the model's normalization of x · 255, as photos get it.
+public func modelInput(fromUnitImage image: Tensor, _ preprocessing: Preprocessing) -> Tensor {
+    let (source, scale, shift) = preprocessing.affine
+    return channelAffine(image, source: source, scale: scale.map { $0 * 255 }, shift: shift)
+}
 
 /// Image `index` of [N, 3, H, W] in [0, 1] → 8-bit RGB.
 public func rgbImage(fromUnitImage image: Tensor, index: Int = 0) -> RGBImage {
@@ -57,7 +60,7 @@ public func makeParameterization(_ settings: RenderSettings, generator: inout Se
 /// Activation maximization: Adam on the image parameterization, the objective evaluated on a randomly
 /// transformed copy every step, minus the regularizers on the untransformed image. `start` replaces the random
 /// initial image (DeepDream on a photo). `progress(step, objective)` is called after each step.
-public func render(_ model: EfficientNetLite, _ objective: Objective, _ settings: RenderSettings,
+public func render(_ model: any VisionModel, _ objective: Objective, _ settings: RenderSettings,
                    start: ImageParameterization? = nil, progress: (Int, Float) -> Void = { _, _ in }) -> RenderResult {
     var generator = SeededGenerator(seed: settings.seed)
     let param = start ?? makeParameterization(settings, generator: &generator)
@@ -77,7 +80,7 @@ public func render(_ model: EfficientNetLite, _ objective: Objective, _ settings
         lap("image")
         let transformed = settings.transforms.apply(image, settings.transforms.draw(&generator))
         lap("transforms")
-        let value = objective.evaluate(model.forward(modelInput(fromUnitImage: transformed), capture: objective.layers))
+        let value = objective.evaluate(model.forward(modelInput(fromUnitImage: transformed, model.preprocessing), capture: objective.layers))
         let penalty = reg.penalty(image)
         lap("forward")
         ClampGradient.redirecting(step < settings.redirectSteps) { (penalty.map { add(value, scale($0, by: -1)) } ?? value).backward() }
@@ -104,18 +107,19 @@ public struct SavedImageMeasurement: Sendable {
 }
 
 /// Re-reads the PNG at `url` and measures `objective` (and the probability of `classes`) on it.
-public func measureSavedImage(_ model: EfficientNetLite, at url: URL, objective: Objective, classes: [Int]? = nil) throws -> SavedImageMeasurement {
+public func measureSavedImage(_ model: any VisionModel, at url: URL, objective: Objective, classes: [Int]? = nil) throws -> SavedImageMeasurement {
     let rgb = Preprocess.compositeOnWhite(try ImageDecoder.decode(contentsOf: url))
     var capture = objective.layers
-    capture.insert("logits")
-    let acts = GradMode.withoutGrad { model.forward(Preprocess.normalize(rgb), capture: capture) }
+    let logits = model.spec.logits
+    capture.insert(logits)
+    let acts = GradMode.withoutGrad { model.forward(model.preprocessing.normalize(rgb), capture: capture) }
     let value = GradMode.withoutGrad { objective.evaluate(acts).item }
     let probability = classes.map { cls in
-        let p = GradMode.withoutGrad { softmax(acts["logits"]!) }
+        let p = GradMode.withoutGrad { softmax(acts[logits]!) }
         return cls.map { p.data[$0] }.reduce(0, +)
     }
     let unitImage = Tensor(shape: [1, 3, rgb.height, rgb.width], data: (0..<3).flatMap { c in
         (0..<(rgb.width * rgb.height)).map { Float(rgb.pixels[$0 * 3 + c]) / 255 } })
-    return SavedImageMeasurement(value: value, top5: model.topK(acts["logits"]!, k: 5)[0], classProbability: probability,
+    return SavedImageMeasurement(value: value, top5: model.topK(acts[logits]!, k: 5)[0], classProbability: probability,
                                  totalVariation: GradMode.withoutGrad { totalVariation(unitImage).item })
 }

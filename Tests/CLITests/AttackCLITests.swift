@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import TestSupport
 @testable import Engine
+import Models
 
 /// `vizlab attack` as a user runs it: one-line errors that write nothing, a batch that keeps going past a bad
 /// file, the saved PNG checked by `vizlab classify`, and byte-identical reruns for a seed.

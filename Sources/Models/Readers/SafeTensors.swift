@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 
 /// The safetensors format: an 8-byte little-endian header length, a JSON header
@@ -30,7 +31,9 @@ public enum SafeTensors {
                                                 "BF16": .BFloat16Storage, "I64": .LongStorage, "I32": .IntStorage,
                                                 "I16": .ShortStorage, "I8": .CharStorage, "U8": .ByteStorage, "BOOL": .BoolStorage]
             guard let type = types[e.dtype] else { throw fail("tensor '\(e.0)' has unsupported dtype \(e.dtype)") }
-            let count = e.shape.reduce(1, *)
+            var count = 1, overflow = false
+            for d in e.shape where !overflow { (count, overflow) = count.multipliedReportingOverflow(by: max(d, 0)) }
+            guard !overflow, count <= bytes.count else { throw fail("tensor '\(e.0)' declares \(e.shape), more values than the file holds") }
             guard e.shape.allSatisfy({ $0 >= 0 }), e.begin >= 0, e.end - e.begin == count * type.elementSize,
                   dataStart + e.end <= bytes.count else {
                 throw fail("tensor '\(e.0)' has inconsistent offsets or is truncated")
@@ -62,32 +65,5 @@ public enum SafeTensors {
             t.data.withUnsafeBytes { out.append(contentsOf: $0) }  // little-endian on every platform we build for
         }
         try AtomicFile.write(out, to: url)
-    }
-}
-
-/// Writes a file so that it is either all there or not there at all: a temporary file beside it, flushed to disk,
-/// renamed over the target (a crash or a kill can leave only the temporary, never a half-written target).
-public enum AtomicFile {
-    public static func write(_ data: Data, to url: URL) throws {
-        let dir = url.deletingLastPathComponent()
-        let temp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        do {
-            try data.write(to: temp)
-            try flush(temp)
-            if rename(temp.path, url.path) != 0 {
-                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url.path])
-            }
-        } catch {
-            try? FileManager.default.removeItem(at: temp)
-            throw error
-        }
-    }
-
-    /// fsync(2) of a file or folder, so a rename that follows never points at data still only in memory.
-    public static func flush(_ url: URL) throws {
-        let fd = open(url.path, O_RDONLY)
-        guard fd >= 0 else { throw CocoaError(.fileReadUnknown, userInfo: [NSFilePathErrorKey: url.path]) }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url.path]) }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
-@testable import Engine
+import Engine
+@testable import Models
 
 /// Checkpoint readers against fixtures written by scripts/make_checkpoint_fixtures.py (Python's pickle, mimicking
 /// torch.save's layouts; expected values computed there) and against the real weight file.
@@ -91,11 +92,11 @@ final class CheckpointTests: XCTestCase {
     }
 
     func testRealWeightFile() throws {
-        guard FileManager.default.fileExists(atPath: WeightStore.weightURL.path) else {
+        guard FileManager.default.fileExists(atPath: ModelStore.candidates(EfficientNetLite.lite0)[0].url.path) else {
             if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail("weights missing under CI") }
             throw XCTSkip("weights not fetched: run `make setup`")
         }
-        let d = try TorchCheckpoint.load(contentsOf: WeightStore.weightURL)
+        let d = try TorchCheckpoint.load(contentsOf: ModelStore.candidates(EfficientNetLite.lite0)[0].url)
         XCTAssertEqual(d.keys.count, 296)
         XCTAssertEqual(d["_conv_stem.weight"]?.shape, [32, 3, 3, 3])
         XCTAssertEqual(d["_fc.weight"]?.shape, [1000, 1280])

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
-@testable import Engine
+import Engine
+@testable import Models
 
 /// Decoding + preprocessing of the real sample photos against the reference's preprocessed tensors
 /// (PIL + torchvision), so `classify` on a file sees exactly what the reference model saw.
@@ -16,7 +17,7 @@ final class PreprocessParityTests: XCTestCase {
             }
             let refURL = ReferenceParityTests.referenceDir.appendingPathComponent(bin)
             let ref = try Data(contentsOf: refURL).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-            let ours = Preprocess.modelInput(try ImageDecoder.decode(contentsOf: url))
+            let ours = EfficientNetLite.lite0.preprocessing.input(try ImageDecoder.decode(contentsOf: url))  // the spec's pipeline
             XCTAssertEqual(ours.shape, [1, 3, 224, 224])
             let diffs = zip(ours.data, ref).map { abs($0 - $1) }
             let worst = diffs.max()!, exact = Double(diffs.filter { $0 == 0 }.count) / Double(diffs.count)

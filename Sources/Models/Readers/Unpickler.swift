@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 
 /// What the restricted unpickler can build: plain data plus references to tensors and storages.

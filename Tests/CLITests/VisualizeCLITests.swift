@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import TestSupport
 @testable import Engine
+import Models
 
 /// `vizlab neuron | channel | layer | ideal | grid` as a user runs them (tiny renders: a few steps at 64²).
 final class VisualizeCLITests: VizlabCLITestCase {

@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 
 /// Named float32 tensors read from a checkpoint, in file order.

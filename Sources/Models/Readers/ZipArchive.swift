@@ -1,3 +1,4 @@
+import Engine
 /// A minimal read-only zip reader for torch's zip checkpoints: central directory + stored (uncompressed)
 /// entries, which is what `torch.save` writes. Compressed entries are refused with a clear reason.
 struct ZipArchive {

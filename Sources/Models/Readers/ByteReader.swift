@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 
 /// Bounds-checked little-endian reads over a byte buffer; every read past the end throws instead of trapping.

@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 
 /// Reads PyTorch `state_dict` checkpoints without Python: the legacy format (torch < 1.6, what the

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import TestSupport
 @testable import Engine
+import Models
 
 /// The `vizlab` binary as a user runs it: exit codes, one-line errors, JSON, and end-to-end classification
 /// of real photos (decode → preprocess → model).

