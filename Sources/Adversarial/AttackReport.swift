@@ -3,6 +3,9 @@ import Foundation
 /// Everything about one attack, as written to `<name>.json` beside the adversarial PNG and the panel. Every
 /// figure about the result (success, top-5, distances) is measured on the saved PNG re-read from disk.
 public struct AttackReport: Codable {
+    /// The attacked model's id (architecture @ weights sha256) and weight file.
+    public var model: String?
+    public var weights: String?
     public var input: String
     public var adversarialImage: String
     public var panel: String
@@ -66,9 +69,10 @@ public enum AttackOutput {
         let logits = GradMode.withoutGrad { model(request.region.modelInput(reread, model.preprocessing)) }
         let savedTop = model.topK(logits, k: 5)[0]
         let goal = result.goal
+        let again = model.spec.architecture == Zoo.defaultName ? "" : " --model \(model.spec.weightsFile)"
         let report = AttackReport(
-            input: input, adversarialImage: imageURL.path, panel: panelURL.path, report: jsonURL.path,
-            verify: request.region == .full ? "vizlab classify \(imageURL.path)" : "vizlab classify --as-is \(imageURL.path)",
+            model: model.spec.id, weights: model.spec.weightsFile, input: input, adversarialImage: imageURL.path, panel: panelURL.path, report: jsonURL.path,
+            verify: (request.region == .full ? "vizlab classify \(imageURL.path)" : "vizlab classify --as-is \(imageURL.path)") + again,
             region: request.region.rawValue, width: original.width, height: original.height,
             attack: result.attack.name, budgetNorm: result.attack.budget?.norm.rawValue, epsilon: result.epsilon,
             settings: result.attack.settings, loss: result.attack.name == "cw" ? "margin" : request.loss.rawValue,
