@@ -55,17 +55,9 @@ struct ActivationCommand: ParsableCommand {
 extension CLI {
     /// "blocks.5:17" → (layer, 17), with one-line errors naming the nearest layers or the valid channel range.
     static func parseUnit(_ text: String, model: any VisionModel) throws -> (LayerInfo, Int) {
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 2, let c = Int(parts[1]) else {
-            fail("'\(text)' is not LAYER:CHANNEL (e.g. blocks.5:17)")
-            throw ExitCode(2)
-        }
-        let layer: LayerInfo
-        do { layer = try model.resolveLayer(String(parts[0])) } catch { fail(describe(error)); throw ExitCode(2) }
-        guard c >= 0 && c < layer.channels else {
-            fail("channel \(c) is out of range for \(layer.name): it has channels 0…\(layer.channels - 1)")
-            throw ExitCode(2)
-        }
-        return (layer, c)
+        do {
+            let (layer, channel, _) = try ObjectiveExpression.parseUnit(text, position: false) { try model.resolveLayer($0) }
+            return (layer, channel)
+        } catch { fail(describe(error)); throw ExitCode(2) }
     }
 }

@@ -58,14 +58,15 @@ struct Top: ParsableCommand {
         let index: ExampleIndex
         do { index = try ExampleIndex(url: dbURL) } catch { CLI.fail("\(dbURL.path): \(error)"); throw ExitCode(1) }
         let table = (try? index.layerTable()) ?? []
-        let parts = unit.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 2, let channel = Int(parts[1]) else { CLI.fail("'\(unit)' is not LAYER:CHANNEL (e.g. blocks.12:40)"); throw ExitCode(2) }
-        guard let layer = table.first(where: { $0.name == parts[0] }) else {
-            CLI.fail("layer '\(parts[0])' is not in this index; indexed: \(table.map(\.name).joined(separator: ", "))"); throw ExitCode(2)
-        }
-        guard channel >= 0 && channel < layer.channels else {
-            CLI.fail("channel \(channel) is out of range for \(layer.name): it has channels 0…\(layer.channels - 1)"); throw ExitCode(2)
-        }
+        let layer: LayerInfo, channel: Int
+        do {
+            (layer, channel, _) = try ObjectiveExpression.parseUnit(unit, position: false) { name in
+                guard let l = table.first(where: { $0.name == name }) else {
+                    throw ImageError(file: dbURL.path, reason: "layer '\(name)' is not in this index; indexed: \(table.map(\.name).joined(separator: ", "))")
+                }
+                return l
+            }
+        } catch { CLI.fail(CLI.describe(error)); throw ExitCode(2) }
         let end: RankEnd = negative ? .bottom : .top
         let rows = try index.ranked(layer: layer.name, channel: channel, by: rankBy, end: end, limit: k)
         let spatial = layer.shape.count == 3
@@ -77,7 +78,9 @@ struct Top: ParsableCommand {
             do { try index.checkModel(m.spec.id) } catch { CLI.fail(CLI.describe(error)); throw ExitCode(2) }
             given = m
         }
-        let preprocessing = index.preprocessing
+        guard let preprocessing = index.preprocessing else {
+            CLI.fail("\(dbURL.path): this index records no model (made by an older vizlab); delete it and index again"); throw ExitCode(2)
+        }
         var model = given
         if heatmap && spatial && model == nil {
             guard let args = index.modelArguments else { CLI.fail("\(dbURL.path): this index does not record its model; give --model"); throw ExitCode(2) }

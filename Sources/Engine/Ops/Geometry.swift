@@ -19,7 +19,10 @@ public struct WindowGeometry: Sendable, Equatable {
 
     /// Output size of a window over `inH`×`inW`, or nil when it does not fit (for shape checks before running).
     public static func outputSize(inH: Int, inW: Int, kH: Int, kW: Int, stride: Int, dilation: Int = 1, padding: Padding) -> (h: Int, w: Int)? {
-        guard stride >= 1, kH >= 1, kW >= 1, dilation >= 1 else { return nil }
+        let limit = 1 << 16  // any real window is far smaller; this keeps the arithmetic below from overflowing
+        guard (1...limit).contains(stride), (1...limit).contains(kH), (1...limit).contains(kW), (1...limit).contains(dilation),
+              (0...limit).contains(inH), (0...limit).contains(inW) else { return nil }
+        if case let .explicit(t, b, l, r) = padding, ![t, b, l, r].allSatisfy({ (0...limit).contains($0) }) { return nil }
         let eH = (kH - 1) * dilation + 1, eW = (kW - 1) * dilation + 1
         let h: Int, w: Int
         switch padding {

@@ -10,6 +10,10 @@ public enum ShapeInference {
     static func expectedShapes(_ node: Node, inputs: [[Int]]) throws -> [[Int]] {
         let x = inputs.first ?? []
         switch node.op {
+        case let .conv(filters, k, _, _, _, _) where !(1...(1 << 20)).contains(filters) || !(1...(1 << 10)).contains(k):
+            throw GraphError(node: node.name, reason: "conv of \(filters) filters of \(k)×\(k) is out of range")
+        case let .dense(units) where !(1...(1 << 24)).contains(units):
+            throw GraphError(node: node.name, reason: "dense layer of \(units) units is out of range")
         case let .conv(filters, k, _, _, groups, _):
             guard x.count == 3 else { throw GraphError(node: node.name, reason: "conv needs a [C, H, W] input, got \(x)") }
             guard groups >= 1, x[0] % groups == 0, filters % groups == 0 else {
@@ -87,6 +91,7 @@ public enum ShapeInference {
                 guard x.shape.count == 3 else { throw GraphError(node: node.name, reason: "global pool needs [C, H, W], got \(x.shape)") }
                 out.shape = [x.shape[0]]; whole()
             case let .adaptiveAvgPool(h, w):
+                guard (1...4096).contains(h), (1...4096).contains(w) else { throw GraphError(node: node.name, reason: "adaptive pool to \(h)×\(w)") }
                 guard x.shape.count == 3 else { throw GraphError(node: node.name, reason: "adaptive pool needs [C, H, W], got \(x.shape)") }
                 out.shape = [x.shape[0], h, w]
                 if x.shape[1] != h || x.shape[2] != w { whole() }
@@ -95,6 +100,7 @@ public enum ShapeInference {
             case let .dense(units):
                 out.shape = [units]; macs = units * x.shape[0]; whole()
             case let .pad(t, l, b, r):
+                guard [t, l, b, r].allSatisfy({ (0...4096).contains($0) }) else { throw GraphError(node: node.name, reason: "padding \([t, l, b, r]) is out of range") }
                 guard x.shape.count == 3 else { throw GraphError(node: node.name, reason: "padding needs [C, H, W], got \(x.shape)") }
                 out.shape = [x.shape[0], x.shape[1] + t + b, x.shape[2] + l + r]
                 out.start = x.start - Double(t * x.jump)

@@ -10,7 +10,7 @@ public enum SafeTensors {
         guard let data = FileManager.default.contents(atPath: url.path) else { throw fail("no such file") }
         let bytes = [UInt8](data)
         var r = ByteReader(bytes)
-        guard let headerLength = try? Int(r.uint(8)), headerLength > 1, headerLength <= bytes.count - 8 else {
+        guard let raw = try? r.uint(8), let headerLength = Int(exactly: raw), headerLength > 1, headerLength <= bytes.count - 8 else {
             throw fail(bytes.isEmpty ? "empty file" : "not a safetensors file (bad header length)")
         }
         guard let header = try? JSONSerialization.jsonObject(with: Data(bytes[8..<(8 + headerLength)])) as? [String: Any] else {

@@ -129,6 +129,7 @@ public final class GraphModel: VisionModel, @unchecked Sendable {
 
     /// Checks the graph and every parameter's shape (shape inference at the spec's input size) before anything runs.
     public init(spec: ModelSpec, graph: Graph, weights: [String: Tensor]) throws {
+        guard (16...4096).contains(spec.inputSize) else { throw GraphError(node: graph.input, reason: "input size \(spec.inputSize) is out of range (16…4096)") }
         try graph.validate()
         for n in [spec.logits, spec.embedding, spec.defaultLayer] + spec.galleryLayers + spec.blocks where graph.node(named: graph.resolve(n)) == nil {
             throw GraphError(node: n, reason: "named in the model's spec but not in its graph")

@@ -156,10 +156,10 @@ public final class ExampleIndex {
     /// The model that made this index (its id), or nil for a new one.
     public var model: String? { try? meta("model") }
 
-    /// How the indexing model saw each image (to show the same view without loading it).
-    public var preprocessing: Preprocessing {
+    /// How the indexing model saw each image (to show the same view without loading it); nil for an index made by a
+    /// vizlab that did not record it.
+    public var preprocessing: Preprocessing? {
         (try? meta("preprocessing")).flatMap { $0 }.flatMap { try? JSONDecoder().decode(Preprocessing.self, from: Data($0.utf8)) }
-            ?? EfficientNetLite.lite0.preprocessing
     }
 
     /// `--model` options that load the indexing model again (its weight file, and its architecture when built in).

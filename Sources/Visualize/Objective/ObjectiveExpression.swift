@@ -58,32 +58,43 @@ public enum ObjectiveExpression {
             let end = rest.dropFirst().firstIndex { $0 == "+" || $0 == "-" } ?? rest.endIndex
             let unit = rest[..<end]
             rest = rest[end...]
-            let parts = unit.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-            guard parts.count == 2, !parts[0].isEmpty else {
-                throw ParseError(text: text, reason: "'\(unit)' is not LAYER:CHANNEL (e.g. blocks.5:17)")
-            }
-            let layer = try resolve(String(parts[0]))
-            let channelAndPosition = parts[1].split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let channel = Int(channelAndPosition[0]) else {
-                throw ParseError(text: text, reason: "'\(channelAndPosition[0])' is not a channel number")
-            }
-            guard channel >= 0 && channel < layer.channels else {
-                throw ParseError(text: text, reason: "channel \(channel) is out of range for \(layer.name): it has channels 0…\(layer.channels - 1)")
-            }
-            var position: (x: Int, y: Int)?
-            if channelAndPosition.count == 2 {
-                let xy = channelAndPosition[1].split(separator: ",", omittingEmptySubsequences: false)
-                guard xy.count == 2, let x = Int(xy[0]), let y = Int(xy[1]), x >= 0, y >= 0 else {
-                    throw ParseError(text: text, reason: "'@\(channelAndPosition[1])' is not a position @X,Y")
-                }
-                guard layer.shape.count == 3, y < layer.shape[1], x < layer.shape[2] else {
-                    throw ParseError(text: text, reason: "position @\(x),\(y) is outside \(layer.name)'s \(layer.shape.dropFirst().map(String.init).joined(separator: "×")) grid")
-                }
-                position = (x, y)
-            }
+            let (layer, channel, position) = try parseUnit(String(unit), in: text, resolve: resolve)
             terms.append((Term(weight: sign * weight, layer: layer.name, channel: channel, position: position), layer))
         }
         return terms
+    }
+
+    /// One LAYER:CH[@X,Y] — the one parser of a unit every command uses (`channel`, `neuron`, `activation`, `top`):
+    /// the layer through `resolve` (which names the nearest valid layers), the channel and position range-checked.
+    /// `in`: the whole text, for the message; `position: false` refuses @X,Y (commands that read a whole channel).
+    public static func parseUnit(_ unit: String, in text: String? = nil, position allowed: Bool = true,
+                                 resolve: (String) throws -> LayerInfo) throws -> (LayerInfo, Int, (x: Int, y: Int)?) {
+        let text = text ?? unit
+        let parts = unit.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty else {
+            throw ParseError(text: text, reason: "'\(unit)' is not LAYER:CHANNEL (e.g. blocks.5:17)")
+        }
+        let layer = try resolve(String(parts[0]))
+        let channelAndPosition = parts[1].split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let channel = Int(channelAndPosition[0]) else {
+            throw ParseError(text: text, reason: "'\(channelAndPosition[0])' is not a channel number")
+        }
+        guard channel >= 0 && channel < layer.channels else {
+            throw ParseError(text: text, reason: "channel \(channel) is out of range for \(layer.name): it has channels 0…\(layer.channels - 1)")
+        }
+        var position: (x: Int, y: Int)?
+        if channelAndPosition.count == 2 {
+            guard allowed else { throw ParseError(text: text, reason: "this command reads a whole channel; drop @\(channelAndPosition[1])") }
+            let xy = channelAndPosition[1].split(separator: ",", omittingEmptySubsequences: false)
+            guard xy.count == 2, let x = Int(xy[0]), let y = Int(xy[1]), x >= 0, y >= 0 else {
+                throw ParseError(text: text, reason: "'@\(channelAndPosition[1])' is not a position @X,Y")
+            }
+            guard layer.shape.count == 3, y < layer.shape[1], x < layer.shape[2] else {
+                throw ParseError(text: text, reason: "position @\(x),\(y) is outside \(layer.name)'s \(layer.shape.dropFirst().map(String.init).joined(separator: "×")) grid")
+            }
+            position = (x, y)
+        }
+        return (layer, channel, position)
     }
 
     /// The objective for parsed terms: a bare unit is a channel or a centre neuron by `kind`; a unit with @X,Y is
