@@ -21,9 +21,15 @@ parity-fixtures: setup  ## framework-parity fixtures made by PyTorch itself, onc
 test: setup parity-fixtures  ## the whole test suite, in release (numeric code is 10-100x slower in debug)
 	$(SWIFT_TEST)
 
-demo: build dataset  ## classify the sample photos, fool the model three times, index the corpus, benchmark, render the HTML gallery
-	@echo "== vizlab classify (sample photos in $(VIZLAB_HOME)/samples)"
+demo: build dataset  ## list the models, classify the sample photos (Lite0/1/2), render a Lite2 channel, fool the model three times, index the corpus, benchmark, render the HTML gallery
+	@echo "== vizlab models: the built-in architectures and which weights are installed"
+	$(VIZLAB) models
+	@echo "== vizlab classify (sample photos in $(VIZLAB_HOME)/samples), then the same photo with Lite1 and Lite2"
 	$(VIZLAB) classify --top 3 $(VIZLAB_HOME)/samples/*.png $(VIZLAB_HOME)/samples/*.jpg
+	$(VIZLAB) classify --top 3 --model lite1 $(VIZLAB_HOME)/samples/chicky_512.png
+	$(VIZLAB) classify --top 3 --model lite2 $(VIZLAB_HOME)/samples/chicky_512.png
+	@echo "== a Lite2 channel by its layer name, 128 steps at its 260² input"
+	$(VIZLAB) channel blocks.14:7 --model lite2 --steps 128 --seed 1 --out out/demo/lite2
 	@echo "== vizlab attack: the Pekinese photo made a cat at ε = 4/255 (then re-read from disk by vizlab classify), chelsea made a goldfish, coffee pushed off espresso by DeepFool"
 	$(VIZLAB) attack $(VIZLAB_HOME)/samples/chicky_512.png --target cat --eps 4 --seed 1 --out out/demo/attack
 	$(VIZLAB) classify --top 3 out/demo/attack/chicky_512.adv.png

@@ -8,14 +8,15 @@ cd "$(dirname "$0")/../.."
 V=.build/release/vizlab
 OUT="${OUT:-/tmp/acc-models}"
 HOME_DIR="${VIZLAB_HOME:-$HOME/.cache/vizlab}"
-MODELS=("${@:-lite1 lite2}")
+MODELS=("$@")
 [ $# -gt 0 ] || MODELS=(lite1 lite2)
 CLASSES=("tiger cat" "Pekinese" "espresso" "goldfish" "castle")
+STEPS="${STEPS:-512}"
 for m in "${MODELS[@]}"; do
     o="$OUT/$m"; rm -rf "$o"; mkdir -p "$o"
-    echo "== $m: ideal classes (512 steps, seed 1)"
+    echo "== $m: ideal classes ($STEPS steps, seed 1)"
     args=(); for c in "${CLASSES[@]}"; do args+=(--class "$c"); done
-    /usr/bin/time -f "   %e s, peak RSS %M KB" $V ideal --model "$m" "${args[@]}" --seed 1 --out "$o/ideal" --json > "$o/ideal.json"
+    /usr/bin/time -f "   %e s, peak RSS %M KB" $V ideal --model "$m" "${args[@]}" --steps "$STEPS" --seed 1 --out "$o/ideal" --json > "$o/ideal.json"
     python3 - "$o/ideal.json" <<'PY'
 import json, sys
 for s in json.load(open(sys.argv[1])):
