@@ -69,7 +69,11 @@ public enum AttackOutput {
         let logits = GradMode.withoutGrad { model(request.region.modelInput(reread, model.preprocessing)) }
         let savedTop = model.topK(logits, k: 5)[0]
         let goal = result.goal
-        let again = model.spec.architecture == Zoo.defaultName ? "" : " --model \(model.spec.weightsFile)"
+        // The check names the model unless it is the default's official file.
+        let official = Zoo.architecture(named: Zoo.defaultName).map { ModelStore.candidates($0).map(\.url.path) } ?? []
+        var again = official.contains(model.spec.weightsFile) ? "" : " --model \(model.spec.weightsFile)"
+        if let arch = Zoo.architecture(named: model.spec.architecture), !official.contains(model.spec.weightsFile) { again += " --arch \(arch.name)" }
+        else if model.spec.architecture.contains("+") { again += " --preprocess \(model.preprocessing.mode.rawValue)" }
         let report = AttackReport(
             model: model.spec.id, weights: model.spec.weightsFile, input: input, adversarialImage: imageURL.path, panel: panelURL.path, report: jsonURL.path,
             verify: (request.region == .full ? "vizlab classify \(imageURL.path)" : "vizlab classify --as-is \(imageURL.path)") + again,

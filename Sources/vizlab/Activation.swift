@@ -34,6 +34,9 @@ struct ActivationCommand: ParsableCommand {
             do {
                 let decoded = try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: path))
                 let input = asIs ? model.preprocessing.normalize(Preprocess.compositeOnWhite(decoded)) : model.preprocessing.input(decoded)
+                do { try model.checkInputSize(height: input.shape[2], width: input.shape[3]) } catch {
+                    throw ImageError(file: path, reason: "--as-is: \(CLI.describe(error))")
+                }
                 let a = GradMode.withoutGrad { model.forward(input, capture: [layer.name])[layer.name]! }
                 let plane = a.rank == 4 ? a.shape[2] * a.shape[3] : 1
                 let values = Array(a.data[(channel * plane)..<((channel + 1) * plane)])

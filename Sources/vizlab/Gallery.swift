@@ -122,9 +122,9 @@ struct GalleryCommand: ParsableCommand {
                 classList.append((sel.isGroup ? sel.description.components(separatedBy: ":")[0] : model.labels.names[sel.indices[0]], sel.indices))
             } catch { CLI.fail("--class \(CLI.describe(error))"); throw ExitCode(2) }
         }
-        let attackEntries = try readAttacks()
+        let attackEntries = try readAttacks(model)
         let chosen = try chooseLayers(model)
-        let examplesDB = try openDataset()
+        let examplesDB = try openDataset(model)
 
         var options = GalleryPlan.Options()
         options.layers = chosen
@@ -234,7 +234,7 @@ struct GalleryCommand: ParsableCommand {
         return out
     }
 
-    func openDataset() throws -> ExampleIndex? {
+    func openDataset(_ model: any VisionModel) throws -> ExampleIndex? {
         if dataset == "none" { return nil }
         let url = CLI.indexURL(dataset)
         guard FileManager.default.fileExists(atPath: url.path) else {
@@ -248,11 +248,19 @@ struct GalleryCommand: ParsableCommand {
             CLI.fail("--dataset \(url.path): its lists are out of date (an index run was interrupted): run `vizlab index` on the folder again")
             throw ExitCode(2)
         }
+        // Dataset examples of one model are never shown for another's channels.
+        do { try index.checkModel(model.spec.id) } catch {
+            guard dataset != nil else {
+                FileHandle.standardError.write(Data("vizlab: not using \(url.path) for dataset examples: \(CLI.describe(error))\n".utf8))
+                return nil
+            }
+            CLI.fail("--dataset \(CLI.describe(error))"); throw ExitCode(2)
+        }
         return index
     }
 
     /// The reports in each folder: NAME.json files that decode as attack reports, with their panels.
-    func readAttacks() throws -> [GallerySite.Attack] {
+    func readAttacks(_ model: any VisionModel) throws -> [GallerySite.Attack] {
         var out: [GallerySite.Attack] = []
         for dir in attacks {
             let url = URL(fileURLWithPath: dir, isDirectory: true)
@@ -263,6 +271,9 @@ struct GalleryCommand: ParsableCommand {
             for name in names.sorted() where name.hasSuffix(".json") && name != "summary.json" {
                 guard let data = try? Data(contentsOf: url.appendingPathComponent(name)),
                       let r = try? JSONDecoder().decode(AttackReport.self, from: data) else { continue }
+                if let m = r.model, m != model.spec.id {
+                    CLI.fail("--attacks \(dir)/\(name): an attack on model \(m), not \(model.spec.id)"); throw ExitCode(2)
+                }
                 let panel = URL(fileURLWithPath: r.panel, relativeTo: url)
                 guard FileManager.default.fileExists(atPath: panel.path) else {
                     CLI.fail("--attacks \(dir)/\(name): its panel \(r.panel) is missing"); throw ExitCode(2)

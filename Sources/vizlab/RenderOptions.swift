@@ -106,6 +106,9 @@ extension CLI {
                               settings override: RenderSettings? = nil) throws {
         var settings = override ?? options.settings
         if override == nil && options.size == nil { settings.size = model.inputSize }
+        do { try model.checkInputSize(height: settings.size, width: settings.size) } catch {
+            fail("--size \(settings.size): \(describe(error))"); throw ExitCode(2)
+        }
         settings.batch = items.count
         let outDir = URL(fileURLWithPath: options.out, isDirectory: true)
         do { try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true) } catch {

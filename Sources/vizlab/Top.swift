@@ -84,7 +84,11 @@ struct Top: ParsableCommand {
         var model = given
         if heatmap && spatial && model == nil {
             guard let args = index.modelArguments else { CLI.fail("\(dbURL.path): this index does not record its model; give --model"); throw ExitCode(2) }
-            model = try CLI.loadModel(try ModelOptions.parse(args))
+            let m = try CLI.loadModel(try ModelOptions.parse(args))
+            do { try index.checkModel(m.spec.id) } catch {
+                CLI.fail("--heatmap: the index's weight file has changed since indexing (\(CLI.describe(error)))"); throw ExitCode(2)
+            }
+            model = m
         }
         if !(heatmap && spatial) { model = nil }
         var tiles: [Figures.Tile] = [], examples: [Example] = []

@@ -101,4 +101,48 @@ final class GraphTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("'features.10.weight'") && "\($0)".contains("missing"), "\($0)")
         }
     }
+
+    /// What a bundle's model.json could declare, refused at load rather than trapping later.
+    func testHostileGraphsAreRefusedAtLoad() throws {
+        // Channels doubled by a chain of concats: far past any real network before Int could overflow.
+        var g = GraphBuilder()
+        var last = g.input
+        for i in 0..<64 { last = g.add("c\(i)", .concat, inputs: [last, last]) }
+        XCTAssertThrowsError(try ShapeInference.layers(of: g.build(), height: 32, width: 32, parameterShapes: [:])) {
+            XCTAssertTrue("\($0)".contains("output shape"), "\($0)")
+        }
+        // Strides multiplied up through pools that 'same' padding never lets shrink to nothing.
+        var p = GraphBuilder()
+        for i in 0..<5 { p.add("p\(i)", .maxPool(kernel: 1, stride: 65536, padding: .same)) }
+        XCTAssertThrowsError(try ShapeInference.layers(of: p.build(), height: 32, width: 32, parameterShapes: [:]))
+        // Average pooling whose padding covers a whole window (a zero divisor).
+        var a = GraphBuilder()
+        a.add("avg", .avgPool(kernel: 2, stride: 1, padding: .symmetric(2), countPadding: false))
+        XCTAssertThrowsError(try ShapeInference.layers(of: a.build(), height: 8, width: 8, parameterShapes: [:]))
+        // A spec whose preprocessing does not produce the input size.
+        var d = GraphBuilder()
+        d.add("pool", .globalAveragePool)
+        d.dense("fc", units: 2)
+        var spec = ModelSpec(architecture: "graph", weightsSHA256: "", weightsFile: "", inputSize: 32, preprocessing: .lite(crop: 64),
+                             labels: ["a", "b"], logits: "fc", embedding: "pool", defaultLayer: "pool", galleryLayers: [], blocks: [])
+        let w = ["fc.weight": Tensor(zeros: [2, 3]), "fc.bias": Tensor(zeros: [2])]
+        XCTAssertThrowsError(try GraphModel(spec: spec, graph: d.build(), weights: w)) { XCTAssertTrue("\($0)".contains("crops 64"), "\($0)") }
+        spec.preprocessing = .lite(crop: 32)
+        XCTAssertNoThrow(try GraphModel(spec: spec, graph: d.build(), weights: w))
+    }
+
+    /// A flatten → dense head takes only its own input size; other sizes are refused by name, not trapped.
+    func testInputSizesTheGraphCannotTake() throws {
+        let vgg = try model(VGG.vgg16)
+        XCTAssertNoThrow(try vgg.checkInputSize(height: 64, width: 64))  // the adaptive pool makes any size 7×7
+        var g = GraphBuilder()
+        g.conv("conv", filters: 2, kernel: 3, stride: 2, padding: .same)
+        g.add("flatten", .flatten(channelsLast: true))
+        g.dense("fc", units: 2)
+        let spec = ModelSpec(architecture: "graph", weightsSHA256: "", weightsFile: "", inputSize: 32, preprocessing: .lite(crop: 32),
+                             labels: ["a", "b"], logits: "fc", embedding: "flatten", defaultLayer: "conv", galleryLayers: [], blocks: [])
+        let m = try GraphModel(spec: spec, graph: g.build(), weights: ["conv.weight": Tensor(zeros: [2, 3, 3, 3]), "fc.weight": Tensor(zeros: [2, 512]), "fc.bias": Tensor(zeros: [2])])
+        XCTAssertNoThrow(try m.checkInputSize(height: 32, width: 32))
+        XCTAssertThrowsError(try m.checkInputSize(height: 64, width: 64)) { XCTAssertTrue("\($0)".contains("fc.weight"), "\($0)") }
+    }
 }

@@ -32,6 +32,11 @@ final class Interpreter: @unchecked Sendable {
 
     struct Plan { var steps: [Step] }
 
+    func invalidate() {
+        lock.lock(); defer { lock.unlock() }
+        plans = [:]; folded = [:]
+    }
+
     func forward(_ x: Tensor, capture: Set<String>) -> [String: Tensor] {
         let targets = Set(capture.map(graph.resolve))
         let fuse = !graph.parameterNames.contains { weights[$0]?.requiresGrad == true }

@@ -65,8 +65,13 @@ public enum ShapeInference {
                 let g = WindowGeometry(inH: x.shape[1], inW: x.shape[2], kH: k, kW: k, stride: s, dilation: d, padding: p.engine)
                 let extent = (k - 1) * d + 1
                 out.start = x.start + (Double(extent - 1) / 2 - Double(g.padTop)) * Double(x.jump)
-                out.rf = x.rf + (extent - 1) * x.jump
-                out.jump = x.jump * s
+                let (grown, o1) = ((extent - 1) * x.jump).addingReportingOverflow(x.rf)
+                let (jump, o2) = x.jump.multipliedReportingOverflow(by: s)
+                guard !o1, !o2, grown <= 1 << 40, jump <= 1 << 30 else {
+                    throw GraphError(node: node.name, reason: "receptive field or stride grows beyond any input size")
+                }
+                out.rf = grown
+                out.jump = jump
                 out.shape = [x.shape[0], size.h, size.w]
             }
             func whole() { let side = max(height, width); out.rf = side; out.jump = side; out.start = Double(side - 1) / 2 }
@@ -86,6 +91,9 @@ public enum ShapeInference {
                 out.rf = widest.rf; out.jump = widest.jump; out.start = widest.start
                 if node.op == .concat { out.shape[0] = ins.map { $0.shape[0] }.reduce(0, +) }
             case let .maxPool(k, s, p), let .avgPool(k, s, p, _):
+                if case let .explicit(t, l, b, r) = p, [t, l, b, r].contains(where: { $0 >= k }) {
+                    throw GraphError(node: node.name, reason: "pooling padding \([t, l, b, r]) is not smaller than the \(k)×\(k) window")
+                }
                 try window(k, s, 1, p)
             case .globalAveragePool:
                 guard x.shape.count == 3 else { throw GraphError(node: node.name, reason: "global pool needs [C, H, W], got \(x.shape)") }
@@ -104,6 +112,13 @@ public enum ShapeInference {
                 guard x.shape.count == 3 else { throw GraphError(node: node.name, reason: "padding needs [C, H, W], got \(x.shape)") }
                 out.shape = [x.shape[0], x.shape[1] + t + b, x.shape[2] + l + r]
                 out.start = x.start - Double(t * x.jump)
+            }
+            // Bounded values keep every later product (flatten, dense, multiply-adds) far from overflowing.
+            var elements = 1
+            for d in out.shape {
+                guard (1...(1 << 24)).contains(d) else { throw GraphError(node: node.name, reason: "output shape \(out.shape) is out of range") }
+                elements *= d
+                guard elements <= 1 << 32 else { throw GraphError(node: node.name, reason: "output shape \(out.shape) is too large") }
             }
             values[node.name] = out
             rows.append(LayerInfo(name: node.name, kind: node.op.layerKind, op: node.op.name, shape: out.shape,

@@ -44,7 +44,11 @@ public enum ModelBundle {
         spec.labels = labels
         spec.weightsSHA256 = try FileHash.sha256(weightsURL)
         spec.weightsFile = url.path
-        if let p = preprocess { spec.preprocessing = spec.preprocessing.with(mode: p) }
+        if let p = preprocess, p != spec.preprocessing.mode {
+            // Another normalization is another model as far as renders, indexes and galleries are concerned.
+            spec.preprocessing = spec.preprocessing.with(mode: p)
+            spec.architecture += "+\(p.rawValue)"
+        }
         do {
             return try GraphModel(spec: spec, graph: manifest.graph, weights: try SafeTensors.load(contentsOf: weightsURL).tensors)
         } catch let e as ModelError {

@@ -74,6 +74,13 @@ extension VisionModel {
         throw LayerLookupError.unknown(name, model: spec.architecture == "graph" ? spec.weightsFile : spec.architecture, nearest: Array(nearest))
     }
 
+    /// Refuses an input size the graph cannot take (too small for its pools, or a flatten → dense that needs its own size).
+    public func checkInputSize(height: Int, width: Int) throws {
+        do { _ = try layers(height: height, width: width) } catch {
+            throw GraphError(node: spec.architecture, reason: "cannot take a \(width)×\(height) input (\(error))")
+        }
+    }
+
     /// Multiply-adds of one forward pass at `size`×`size` (convs and dense layers).
     public func multiplyAdds(size: Int? = nil) -> Int {
         let rows = size.flatMap { try? layers(height: $0, width: $0) } ?? layers
@@ -130,6 +137,10 @@ public final class GraphModel: VisionModel, @unchecked Sendable {
     /// Checks the graph and every parameter's shape (shape inference at the spec's input size) before anything runs.
     public init(spec: ModelSpec, graph: Graph, weights: [String: Tensor]) throws {
         guard (16...4096).contains(spec.inputSize) else { throw GraphError(node: graph.input, reason: "input size \(spec.inputSize) is out of range (16…4096)") }
+        let p = spec.preprocessing
+        guard p.crop == spec.inputSize, (p.crop...8192).contains(p.resize) else {
+            throw GraphError(node: graph.input, reason: "preprocessing resizes to \(p.resize) and crops \(p.crop) for a \(spec.inputSize)² input")
+        }
         try graph.validate()
         for n in [spec.logits, spec.embedding, spec.defaultLayer] + spec.galleryLayers + spec.blocks where graph.node(named: graph.resolve(n)) == nil {
             throw GraphError(node: n, reason: "named in the model's spec but not in its graph")
@@ -147,6 +158,9 @@ public final class GraphModel: VisionModel, @unchecked Sendable {
         namedParameters = graph.parameterNames.filter { seen.insert($0).inserted }.map { ($0, weights[$0]!) }
         interpreter = Interpreter(graph: graph, weights: Dictionary(uniqueKeysWithValues: namedParameters.map { ($0.name, $0.tensor) }))
     }
+
+    /// Drops the cached inference plans and BN-folded weights: call after changing parameters in place.
+    public func parametersChanged() { interpreter.invalidate() }
 
     public func forward(_ x: Tensor, capture: Set<String>) -> [String: Tensor] {
         precondition(x.rank == 4 && x.shape[1] == 3, "model input must be [N, 3, H, W], got \(x.shape)")

@@ -128,7 +128,7 @@ public struct GallerySite {
                 + "<td>\(l.receptiveField)</td><td>\(l.jump)</td><td>\(cell)</td></tr>\n"
             if isSublayer && shown[l.name] == nil { subRows += row } else { rows += row }
         }
-        let header = "<thead><tr><th>layer</th><th>op</th><th>shape (C×H×W at 224²)</th><th>channels</th><th>receptive field (px)</th><th>stride (px)</th><th>in this gallery</th></tr></thead>"
+        let header = "<thead><tr><th>layer</th><th>op</th><th>shape (C×H×W at \(preprocessing.crop)²)</th><th>channels</th><th>receptive field (px)</th><th>stride (px)</th><th>in this gallery</th></tr></thead>"
         let body = """
         <h1>vizlab gallery</h1>
         <p>\(escapeHTML(modelDescription)).</p>
@@ -158,7 +158,7 @@ public struct GallerySite {
         let body = """
         <nav><a href="../../index.html">gallery</a> / \(escapeHTML(info.name))</nav>
         <h1>\(escapeHTML(info.name))</h1>
-        <p>\(info.kind.rawValue) output, \(info.shape.map(String.init).joined(separator: "×")) at 224²; receptive field \(info.receptiveField) px, stride \(info.jump) px. \(channels.count) of \(info.channels) channels shown, each maximizing its spatial mean (value: that mean on the saved picture).</p>
+        <p>\(info.kind.rawValue) output, \(info.shape.map(String.init).joined(separator: "×")) at \(preprocessing.crop)²; receptive field \(info.receptiveField) px, stride \(info.jump) px. \(channels.count) of \(info.channels) channels shown, each maximizing its spatial mean (value: that mean on the saved picture).</p>
         <p><label>Channel <input id=filter type=search placeholder="number" size=6></label></p>
         <div class=grid>
         \(figures)</div>
@@ -195,7 +195,7 @@ public struct GallerySite {
         <nav><a href="../../index.html">gallery</a> / <a href="index.html">\(escapeHTML(info.name))</a> / \(c)</nav>
         <nav class=pager>\(nav)</nav>
         <h1>\(escapeHTML(info.name)):\(c)</h1>
-        <p>Channel \(c) of \(info.channels) in \(escapeHTML(info.name)) (\(info.shape.map(String.init).joined(separator: "×")) at 224²; receptive field \(info.receptiveField) px). Values are measured on the saved pictures.</p>
+        <p>Channel \(c) of \(info.channels) in \(escapeHTML(info.name)) (\(info.shape.map(String.init).joined(separator: "×")) at \(preprocessing.crop)²; receptive field \(info.receptiveField) px). Values are measured on the saved pictures.</p>
         <h2>Feature visualization</h2><div class=row>\(main)</div>
         \(diversity)
         <h2>Dataset examples</h2>
@@ -231,8 +231,8 @@ public struct GallerySite {
                 lists["\(info.name):\(c)"] = try RankEnd.allCases.map { end in
                     try index.ranked(layer: info.name, channel: c, by: .max, end: end, limit: exampleCount).map { e, path in
                         let box = info.receptiveBox(x: e.x, y: e.y)
-                        let patch = end == .top && info.receptiveField < 224
-                        let what = patch ? "\(box.x0),\(box.y0),\(box.side)" : (info.receptiveField < 224 ? "view \(box.x0),\(box.y0),\(box.side)" : "view")
+                        let patch = end == .top && info.receptiveField < preprocessing.crop
+                        let what = patch ? "\(box.x0),\(box.y0),\(box.side)" : (info.receptiveField < preprocessing.crop ? "view \(box.x0),\(box.y0),\(box.side)" : "view")
                         let key = String(SHA256.hex(of: Data("\(Self.examplePictureVersion) \(images[path]?.sha256 ?? path) \(what) 112".utf8)).prefix(20))
                         let example = Example(path: path, value: e.value, x: e.x, y: e.y, patch: patch, box: box, picture: "examples/\(key).png")
                         if !FileManager.default.fileExists(atPath: root.appendingPathComponent(example.picture).path) {
@@ -278,7 +278,7 @@ public struct GallerySite {
                 }
             }
             let what = end == .top
-                ? "Top \(rows.count) by the channel's spatial max" + (info.receptiveField < 224 ? " — the \(info.receptiveField) px receptive field around the max" : " (the receptive field covers the whole view)")
+                ? "Top \(rows.count) by the channel's spatial max" + (info.receptiveField < preprocessing.crop ? " — the \(info.receptiveField) px receptive field around the max" : " (the receptive field covers the whole view)")
                 : "Bottom \(rows.count) by the spatial max — the whole model view"
             out += "<h3>\(what)</h3><div class=row>\(figures.isEmpty ? "<p class=note>none indexed</p>" : figures)</div>\n"
         }
