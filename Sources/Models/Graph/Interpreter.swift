@@ -39,7 +39,8 @@ final class Interpreter: @unchecked Sendable {
 
     func forward(_ x: Tensor, capture: Set<String>) -> [String: Tensor] {
         let targets = Set(capture.map(graph.resolve))
-        let fuse = !graph.parameterNames.contains { weights[$0]?.requiresGrad == true }
+        // `weights` holds exactly the graph's parameters.
+        let fuse = !weights.values.contains { $0.requiresGrad }
         let plan = self.plan(PlanKey(capture: targets, fuse: fuse))
         var values: [String: Tensor] = [graph.input: x]
         var lastEmit = Profiler.now()

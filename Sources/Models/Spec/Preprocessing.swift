@@ -17,6 +17,11 @@ public struct Preprocessing: Codable, Sendable, Equatable {
     }
 
     public var mode: Mode
+
+    /// torchvision's ImageNet statistics (RGB, on 0…1) and Keras caffe's per-channel means (BGR, on 0…255).
+    static let torchMean: [Float] = [0.485, 0.456, 0.406], torchStd: [Float] = [0.229, 0.224, 0.225]
+    static let caffeMean: [Float] = [103.939, 116.779, 123.68]
+
     /// Shorter side after resizing, then a centre crop to `crop` (`resize == crop` with `squash`: straight to crop²).
     public var resize: Int
     public var crop: Int
@@ -47,10 +52,8 @@ public struct Preprocessing: Codable, Sendable, Equatable {
         switch mode {
         case .lite: return ([0, 1, 2], [1 / 128, 1 / 128, 1 / 128], [-127 / 128, -127 / 128, -127 / 128])
         case .tf: return ([0, 1, 2], [1 / 127.5, 1 / 127.5, 1 / 127.5], [-1, -1, -1])
-        case .caffe: return ([2, 1, 0], [1, 1, 1], [-103.939, -116.779, -123.68])
-        case .torch:
-            let mean: [Float] = [0.485, 0.456, 0.406], std: [Float] = [0.229, 0.224, 0.225]
-            return ([0, 1, 2], std.map { 1 / (255 * $0) }, zip(mean, std).map { -$0 / $1 })
+        case .caffe: return ([2, 1, 0], [1, 1, 1], Self.caffeMean.map { -$0 })
+        case .torch: return ([0, 1, 2], Self.torchStd.map { 1 / (255 * $0) }, zip(Self.torchMean, Self.torchStd).map { -$0 / $1 })
         }
     }
 
@@ -60,8 +63,8 @@ public struct Preprocessing: Codable, Sendable, Equatable {
         switch mode {
         case .lite: return (v - 127) / 128
         case .tf: return v / 127.5 - 1
-        case .caffe: return v - [103.939, 116.779, 123.68][c]
-        case .torch: return (v / 255 - [0.485, 0.456, 0.406][c]) / [0.229, 0.224, 0.225][c]
+        case .caffe: return v - Self.caffeMean[c]
+        case .torch: return (v / 255 - Self.torchMean[c]) / Self.torchStd[c]
         }
     }
 
