@@ -20,12 +20,20 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         // SQLite for the dataset-examples index (system libsqlite3 on Linux).
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        // ONNX files are protobuf: onnx.proto's generated code (scripts/gen-onnx-proto) runs on this runtime.
+        .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
     ],
     targets: [
         // System-library shims (Debian -dev packages, installed by scripts/setup).
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
         .systemLibrary(name: "CWebP", path: "Sources/CWebP"),
         .systemLibrary(name: "CCairo", path: "Sources/CCairo"),
+        // libhdf5 (Keras weight files): headers under hdf5/serial, found by pkg-config; the shim silences the
+        // library's stderr error printing and bounds sizes before allocating.
+        .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5"),
+        .target(name: "CHDF5Shim", dependencies: ["CHDF5"], path: "Sources/CHDF5Shim"),
+        // onnx.proto as Swift (generated once by scripts/gen-onnx-proto, committed).
+        .target(name: "ONNXProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")], path: "Sources/ONNXProto"),
         // libjpeg's default error handler calls exit() and libpng longjmps; these shims catch both with setjmp
         // and return an error code and message instead.
         .target(name: "CImageCodecs", path: "Sources/CImageCodecs",
@@ -37,7 +45,7 @@ let package = Package(
             resources: [.copy("Resources/imagenet_classes.txt"), .copy("Resources/imagenet_wnids.txt")],
             swiftSettings: fastMath),
         // Networks as data: graphs, specs, the zoo of built-in architectures and the weight-file readers.
-        .target(name: "Models", dependencies: ["Engine"], swiftSettings: fastMath),
+        .target(name: "Models", dependencies: ["Engine", "CHDF5Shim", "ONNXProto"], swiftSettings: fastMath),
         .target(name: "Visualize", dependencies: ["Engine", "Models", "CCairo", .product(name: "GRDB", package: "GRDB.swift")],
                 swiftSettings: fastMath),
         .target(name: "Adversarial", dependencies: ["Engine", "Models", "Visualize"], swiftSettings: fastMath),

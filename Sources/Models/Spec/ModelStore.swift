@@ -80,7 +80,13 @@ public enum ModelStore {
             guard sha.hasPrefix(found.file.sha256) else {
                 throw ModelLoadError("weights at \(found.url.path) fail the sha256 check (got \(sha.prefix(16))…, expected \(found.file.sha256.prefix(16))…) — delete the file and fetch it again, or pass another file's path to --model")
             }
-            return try build(arch, weights: try readWeights(found.url), sha256: sha, file: found.url.path)
+            if let md5 = found.file.md5 {
+                let got = try FileHash.md5(found.url)
+                guard got == md5 else {
+                    throw ModelLoadError("weights at \(found.url.path) fail \(found.file.source)'s md5 check (got \(got), expected \(md5)) — delete the file and run `vizlab models fetch \(arch.name)`, or pass another file's path to --model")
+                }
+            }
+            return try build(arch, weights: try readWeights(found.url, arch: arch), sha256: sha, file: found.url.path)
         }
         guard exists else {
             throw ModelLoadError("unknown model '\(request.model)': not a file, and not a built-in (\(Zoo.names.joined(separator: ", ")))")
@@ -90,19 +96,66 @@ public enum ModelStore {
             if request.arch != nil { throw ModelLoadError("--arch does not apply to a bundle (\(url.lastPathComponent) carries its graph)") }
             return try ModelBundle.load(url, preprocess: request.preprocess)
         }
-        let weights = try readWeights(url)
-        let arch: Architecture
+        var named: Architecture?
         if let name = request.arch {
             guard let a = Zoo.architecture(named: name) else {
                 throw ModelLoadError("--arch: unknown architecture '\(name)' (built-in: \(Zoo.names.joined(separator: ", ")))")
             }
-            arch = a
-        } else {
-            arch = try recognize(weights, file: url.lastPathComponent)
+            named = a
         }
+        switch url.pathExtension.lowercased() {
+        case "keras":
+            if request.arch != nil { throw ModelLoadError("--arch does not apply to a .keras file (\(url.lastPathComponent) carries its graph)") }
+            return try KerasArchive.load(url, preprocess: request.preprocess)
+        case "onnx":
+            if request.arch != nil { throw ModelLoadError("--arch does not apply to an ONNX file (\(url.lastPathComponent) carries its graph)") }
+            return try ONNXImport.load(url, preprocess: request.preprocess)
+        default: break
+        }
+        let (arch, weights) = try readAndRecognize(url, arch: named)
         try checkPreprocess(request.preprocess, builtIn: arch)
         return try build(arch, weights: weights, sha256: try FileHash.sha256(url), file: url.path)
     }
+
+    static func isKerasHDF5(_ url: URL) -> Bool { ["h5", "hdf5"].contains(url.pathExtension.lowercased()) }
+
+    /// A weight file's tensors and the architecture they fit (`arch` when given, else recognised). A Keras 3
+    /// `.weights.h5` holds no names: it is matched against the Keras forms' layer lists.
+    static func readAndRecognize(_ url: URL, arch: Architecture?) throws -> (Architecture, StateDict) {
+        guard isKerasHDF5(url) else {
+            let w = try readWeights(url)
+            return (try arch ?? recognize(w, file: url.lastPathComponent), w)
+        }
+        let file = try readKeras(url)
+        let kind = file.layout == .keras3 ? "Keras 3 .weights.h5: layers by number, no names" : "\(file.layout.rawValue) weights"
+        let candidates = arch.map { [$0] } ?? Zoo.all.filter { !$0.keras.isEmpty }
+        // The error worth showing is the closest form's: the most layer names (or, unnamed, layer counts) in common.
+        let fileNames = Set(file.layers.filter { !$0.weights.isEmpty }.map(\.name))
+        func closeness(_ a: Architecture) -> Int {
+            let weighted = a.keras.filter { !$0.variables.isEmpty }
+            return file.layout == .keras3 ? -abs(weighted.count - fileNames.count) : weighted.filter { fileNames.contains($0.name) }.count
+        }
+        var first: (score: Int, error: Error)?
+        for a in candidates {
+            guard !a.keras.isEmpty else {
+                throw ModelLoadError("\(url.lastPathComponent) holds Keras weights: --arch \(a.name) is not a Keras form (\(Zoo.all.filter { !$0.keras.isEmpty }.map(\.name).joined(separator: ", ")))")
+            }
+            do {
+                let w = try file.layout == .keras3 ? KerasHDF5.stateDict(keras3: file, layers: a.keras) : KerasHDF5.stateDict(named: file, layers: a.keras)
+                _ = try ShapeInference.layers(of: a.graph, height: a.inputSize, width: a.inputSize, parameterShapes: w.tensors.mapValues(\.shape))
+                return (a, w)
+            } catch {
+                if first == nil || closeness(a) > first!.score { first = (closeness(a), error) }
+            }
+        }
+        throw ModelLoadError("\(url.lastPathComponent) (\(kind)) fits no Keras form (\(candidates.map(\.name).joined(separator: ", "))): \(first.map { "\($0.error)" } ?? "") — give its architecture with --arch, or use the .keras file")
+    }
+
+    static func readKeras(_ url: URL) throws -> KerasHDF5.File {
+        do { return try KerasHDF5.read(path: url.path) } catch { throw ModelLoadError("\(url.lastPathComponent): \(error)") }
+    }
+
+
 
     /// `--preprocess` applies to imported graphs; a built-in is fed as its framework feeds it.
     static func checkPreprocess(_ mode: Preprocessing.Mode?, builtIn arch: Architecture) throws {
@@ -119,9 +172,11 @@ public enum ModelStore {
         }
     }
 
-    /// A weight file's tensors: torch `.pth` (zip or legacy) or safetensors.
-    public static func readWeights(_ url: URL) throws -> StateDict {
+    /// A weight file's tensors: torch `.pth` (zip or legacy), safetensors, or a named Keras HDF5 file (a Keras 3
+    /// `.weights.h5` needs `arch`).
+    public static func readWeights(_ url: URL, arch: Architecture? = nil) throws -> StateDict {
         if url.pathExtension.lowercased() == "safetensors" { return try SafeTensors.load(contentsOf: url) }
+        if isKerasHDF5(url) { return try readAndRecognize(url, arch: arch).1 }
         return try TorchCheckpoint.load(contentsOf: url)
     }
 
@@ -154,22 +209,33 @@ public enum ModelStore {
 /// SHA-256 of weight files, remembered by path, size and modification time in `$VIZLAB_HOME/hashes.json`
 /// (hashing VGG's 528 MB on every command would cost seconds).
 public enum FileHash {
-    struct Entry: Codable { var size: Int; var mtime: Double; var sha256: String }
+    struct Entry: Codable { var size: Int; var mtime: Double; var sha256: String; var md5: String? }
 
-    public static func sha256(_ url: URL) throws -> String {
+    public static func sha256(_ url: URL) throws -> String { try hashes(url, md5: false).sha256 }
+
+    /// Keras publishes MD5s; computed on first use and remembered beside the SHA-256.
+    public static func md5(_ url: URL) throws -> String { try hashes(url, md5: true).md5! }
+
+    static func hashes(_ url: URL, md5 wantMD5: Bool) throws -> Entry {
         let attrs = try FileManager.default.attributesOfItem(atPath: url.path)
         let size = (attrs[.size] as? NSNumber)?.intValue ?? -1
         let mtime = (attrs[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
         let store = WeightStore.home.appendingPathComponent("hashes.json")
         var table = (try? JSONDecoder().decode([String: Entry].self, from: Data(contentsOf: store))) ?? [:]
         let key = url.standardizedFileURL.path
-        if let e = table[key], e.size == size, e.mtime == mtime { return e.sha256 }
-        let sha = try SHA256.hex(ofFile: url)
-        table[key] = Entry(size: size, mtime: mtime, sha256: sha)
+        var entry: Entry
+        if let e = table[key], e.size == size, e.mtime == mtime {
+            if !wantMD5 || e.md5 != nil { return e }
+            entry = e
+        } else {
+            entry = Entry(size: size, mtime: mtime, sha256: try SHA256.hex(ofFile: url), md5: nil)
+        }
+        if wantMD5 { entry.md5 = try MD5.hex(ofFile: url) }
+        table[key] = entry
         if (try? FileManager.default.createDirectory(at: WeightStore.home, withIntermediateDirectories: true)) != nil,
            let data = try? JSONEncoder().encode(table) {
             try? AtomicFile.write(data, to: store)
         }
-        return sha
+        return entry
     }
 }

@@ -44,6 +44,12 @@ public struct Preprocessing: Codable, Sendable, Equatable {
     /// torchvision's ImageNet transforms: Resize(256) bilinear, CenterCrop(224), Normalize.
     public static let torchvision = Preprocessing(mode: .torch, resize: 256, crop: 224, filter: .bilinear, roundLongSide: false)
 
+    /// Keras' `load_img(target_size=(224, 224))` (a squash; bilinear here, where Keras' default is nearest) and
+    /// `preprocess_input` of the given mode.
+    public static func keras(_ mode: Mode, size: Int = 224) -> Preprocessing {
+        Preprocessing(mode: mode, resize: size, crop: size, filter: .bilinear, roundLongSide: false, squash: true)
+    }
+
     /// The same resize and crop with another normalization (`--preprocess`).
     public func with(mode: Mode) -> Preprocessing { var p = self; p.mode = mode; return p }
 

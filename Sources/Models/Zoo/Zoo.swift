@@ -18,6 +18,8 @@ public struct Architecture: Sendable {
     public var blocks: [String]
     /// Official files, most preferred first.
     public var files: [KnownFile]
+    /// Keras forms: the layers in Keras' `model.layers` order (a Keras 3 `.weights.h5` numbers them so).
+    public var keras: [KerasLayer] = []
 
     /// The spec of this architecture with one weight file.
     public func spec(sha256: String, file: String, labels: [String] = ImageNetLabels.shared.lines) -> ModelSpec {
@@ -36,6 +38,10 @@ public struct KnownFile: Sendable {
     public var sha256: String
     /// Where it comes from (for `vizlab models` and error messages).
     public var source: String
+    /// The MD5 the framework publishes for it (Keras' `file_hash`), when it publishes one.
+    public var md5: String? = nil
+    /// Where the framework downloads it from.
+    public var url: String? = nil
 }
 
 public enum Zoo {
@@ -43,6 +49,7 @@ public enum Zoo {
     public static let all: [Architecture] = [
         EfficientNetLite.lite0, EfficientNetLite.lite1, EfficientNetLite.lite2,
         VGG.vgg16, VGG.vgg19, ResNet.resnet50, MobileNetV2.torchvision,
+        KerasApplications.vgg16, KerasApplications.vgg19, KerasApplications.resnet50, KerasApplications.mobilenetV2,
     ]
 
     public static let defaultName = "lite0"

@@ -1,0 +1,267 @@
+#include "vz_hdf5.h"
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// Debian 12 ships 1.10; the 1.12+ names of the same calls.
+#if H5_VERSION_GE(1, 12, 0)
+typedef H5L_info2_t vz_link_info;
+typedef H5O_info2_t vz_object_info;
+#define vz_is_hdf5(p) H5Fis_accessible((p), H5P_DEFAULT)
+#define vz_link_info_get(f, p, li) H5Lget_info2((f), (p), (li), H5P_DEFAULT)
+#define vz_object_info_get(f, p, oi) H5Oget_info_by_name3((f), (p), (oi), H5O_INFO_BASIC, H5P_DEFAULT)
+#define vz_iterate H5Literate2
+#else
+typedef H5L_info_t vz_link_info;
+typedef H5O_info_t vz_object_info;
+#define vz_is_hdf5(p) H5Fis_hdf5((p))
+#define vz_link_info_get(f, p, li) H5Lget_info((f), (p), (li), H5P_DEFAULT)
+#define vz_object_info_get(f, p, oi) H5Oget_info_by_name2((f), (p), (oi), H5O_INFO_BASIC, H5P_DEFAULT)
+#define vz_iterate H5Literate
+#endif
+
+static int quiet_done = 0;
+static void quiet(void) {
+    if (!quiet_done) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); quiet_done = 1; }
+}
+
+static herr_t walk_innermost(unsigned n, const H5E_error2_t *e, void *data) {
+    // Walked downward (from the API call inwards): the last description written is the innermost one.
+    (void)n;
+    char *out = (char *)((void **)data)[0];
+    size_t len = *(size_t *)((void **)data)[1];
+    if (out && len && e->desc && e->desc[0]) snprintf(out, len, "%s", e->desc);
+    return 0;
+}
+
+static int fail(char *err, size_t errlen, const char *what) {
+    if (err && errlen) {
+        char inner[256] = "";
+        size_t innerlen = sizeof inner;
+        void *data[2] = {inner, &innerlen};
+        H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk_innermost, data);
+        H5Eclear2(H5E_DEFAULT);
+        if (inner[0]) snprintf(err, errlen, "%s (%s)", what, inner);
+        else snprintf(err, errlen, "%s", what);
+    }
+    return VZ_H5_ERROR;
+}
+
+static int say(char *err, size_t errlen, int code, const char *msg) {
+    if (err && errlen) snprintf(err, errlen, "%s", msg);
+    return code;
+}
+
+int vz_h5_open_file(const char *path, vz_h5_id *file, char *err, size_t errlen) {
+    quiet();
+    if (vz_is_hdf5(path) <= 0) { H5Eclear2(H5E_DEFAULT); return say(err, errlen, VZ_H5_ERROR, "not an HDF5 file"); }
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return fail(err, errlen, "HDF5 cannot open it");
+    *file = f;
+    return VZ_H5_OK;
+}
+
+int vz_h5_open_image(const void *data, size_t size, vz_h5_id *file, char *err, size_t errlen) {
+    quiet();
+    if (size < 8 || memcmp(data, "\x89HDF\r\n\x1a\n", 8) != 0) return say(err, errlen, VZ_H5_ERROR, "not an HDF5 file");
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0) return fail(err, errlen, "HDF5 property list");
+    if (H5Pset_fapl_core(fapl, 1 << 20, 0) < 0 || H5Pset_file_image(fapl, (void *)data, size) < 0) {
+        H5Pclose(fapl);
+        return fail(err, errlen, "HDF5 file image");
+    }
+    hid_t f = H5Fopen("in-memory.h5", H5F_ACC_RDONLY, fapl);
+    H5Pclose(fapl);
+    if (f < 0) return fail(err, errlen, "HDF5 cannot open it");
+    *file = f;
+    return VZ_H5_OK;
+}
+
+void vz_h5_close(vz_h5_id file) { if (file >= 0) H5Fclose((hid_t)file); H5Eclear2(H5E_DEFAULT); }
+
+int vz_h5_kind(vz_h5_id file, const char *path) {
+    if (strcmp(path, "/") != 0) {
+        // Every prefix must exist as a hard link before H5Oget_info can be asked (else the library errors).
+        char buf[4096];
+        size_t n = strlen(path);
+        if (n >= sizeof buf) return VZ_H5_MISSING;
+        memcpy(buf, path, n + 1);
+        for (size_t i = 1; i <= n; i++) {
+            if (buf[i] == '/' || buf[i] == 0) {
+                char c = buf[i];
+                buf[i] = 0;
+                htri_t e = H5Lexists((hid_t)file, buf, H5P_DEFAULT);
+                if (e <= 0) { H5Eclear2(H5E_DEFAULT); return VZ_H5_MISSING; }
+                vz_link_info li;
+                if (vz_link_info_get((hid_t)file, buf, &li) < 0 || li.type != H5L_TYPE_HARD) {
+                    H5Eclear2(H5E_DEFAULT); return VZ_H5_OTHER;
+                }
+                buf[i] = c;
+            }
+        }
+    }
+    vz_object_info info;
+    if (vz_object_info_get((hid_t)file, path, &info) < 0) { H5Eclear2(H5E_DEFAULT); return VZ_H5_MISSING; }
+    switch (info.type) {
+    case H5O_TYPE_GROUP: return VZ_H5_GROUP;
+    case H5O_TYPE_DATASET: return VZ_H5_DATASET;
+    default: return VZ_H5_OTHER;
+    }
+}
+
+typedef struct { char *buf; size_t size, cap, count, max_count, max_bytes; int overflow; } names_t;
+
+static int append(names_t *n, const char *s) {
+    size_t len = strlen(s) + 1;
+    if (n->count + 1 > n->max_count || n->size + len > n->max_bytes) { n->overflow = 1; return -1; }
+    if (n->size + len > n->cap) {
+        size_t cap = n->cap ? n->cap * 2 : 4096;
+        while (cap < n->size + len) cap *= 2;
+        char *b = realloc(n->buf, cap);
+        if (!b) { n->overflow = 1; return -1; }
+        n->buf = b; n->cap = cap;
+    }
+    memcpy(n->buf + n->size, s, len);
+    n->size += len; n->count++;
+    return 0;
+}
+
+static herr_t member_cb(hid_t g, const char *name, const vz_link_info *info, void *data) {
+    (void)g; (void)info;
+    return append((names_t *)data, name) < 0 ? 1 : 0;
+}
+
+int vz_h5_members(vz_h5_id file, const char *path, size_t max_count, size_t max_bytes,
+                  char **out, size_t *out_size, size_t *count, char *err, size_t errlen) {
+    if (vz_h5_kind(file, path) != VZ_H5_GROUP) return say(err, errlen, VZ_H5_NOT_FOUND, "no such group");
+    hid_t g = H5Gopen2((hid_t)file, path, H5P_DEFAULT);
+    if (g < 0) return fail(err, errlen, "cannot open group");
+    names_t n = {0};
+    n.max_count = max_count; n.max_bytes = max_bytes;
+    H5_index_t order = H5_INDEX_NAME;
+    hid_t gcpl = H5Gget_create_plist(g);
+    unsigned flags = 0;
+    if (gcpl >= 0) {
+        if (H5Pget_link_creation_order(gcpl, &flags) >= 0 && (flags & H5P_CRT_ORDER_TRACKED) && (flags & H5P_CRT_ORDER_INDEXED)) order = H5_INDEX_CRT_ORDER;
+        H5Pclose(gcpl);
+    }
+    hsize_t idx = 0;
+    herr_t r = vz_iterate(g, order, H5_ITER_INC, &idx, member_cb, &n);
+    H5Gclose(g);
+    if (n.overflow) { free(n.buf); H5Eclear2(H5E_DEFAULT); return say(err, errlen, VZ_H5_TOO_LARGE, "group has too many members"); }
+    if (r < 0) { free(n.buf); return fail(err, errlen, "cannot list group"); }
+    *out = n.buf; *out_size = n.size; *count = n.count;
+    return VZ_H5_OK;
+}
+
+int vz_h5_has_attr(vz_h5_id file, const char *path, const char *attr) {
+    int k = vz_h5_kind(file, path);
+    if (k != VZ_H5_GROUP && k != VZ_H5_DATASET) return 0;
+    htri_t e = H5Aexists_by_name((hid_t)file, path, attr, H5P_DEFAULT);
+    if (e < 0) { H5Eclear2(H5E_DEFAULT); return -1; }
+    return e > 0;
+}
+
+int vz_h5_attr_strings(vz_h5_id file, const char *path, const char *attr, size_t max_count, size_t max_bytes,
+                       char **out, size_t *out_size, size_t *count, char *err, size_t errlen) {
+    if (vz_h5_has_attr(file, path, attr) != 1) return say(err, errlen, VZ_H5_NOT_FOUND, "no such attribute");
+    hid_t a = H5Aopen_by_name((hid_t)file, path, attr, H5P_DEFAULT, H5P_DEFAULT);
+    if (a < 0) return fail(err, errlen, "cannot open attribute");
+    int code = VZ_H5_OK;
+    hid_t t = H5Aget_type(a), s = H5Aget_space(a), mt = -1;
+    names_t n = {0};
+    n.max_count = max_count; n.max_bytes = max_bytes;
+    if (t < 0 || s < 0) { code = fail(err, errlen, "cannot read attribute type"); goto done; }
+    int rank = H5Sget_simple_extent_ndims(s);
+    hsize_t dims[1] = {1};
+    if (rank < 0 || rank > 1) { code = say(err, errlen, VZ_H5_WRONG_TYPE, "attribute is not a scalar or a list"); goto done; }
+    if (rank == 1 && H5Sget_simple_extent_dims(s, dims, NULL) < 0) { code = fail(err, errlen, "attribute shape"); goto done; }
+    hsize_t items = dims[0];
+    if (H5Tget_class(t) != H5T_STRING) {
+        // numpy writes an empty list (a layer without weights' weight_names) as an empty float array.
+        if (items == 0) { *out = NULL; *out_size = 0; *count = 0; goto done; }
+        code = say(err, errlen, VZ_H5_WRONG_TYPE, "attribute is not a string"); goto done;
+    }
+    if (items > max_count) { code = say(err, errlen, VZ_H5_TOO_LARGE, "attribute has too many strings"); goto done; }
+    if (H5Tis_variable_str(t) > 0) {
+        mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, H5T_VARIABLE);
+        char **ptrs = calloc(items ? items : 1, sizeof(char *));
+        if (!ptrs) { code = say(err, errlen, VZ_H5_TOO_LARGE, "out of memory"); goto done; }
+        if (H5Aread(a, mt, ptrs) < 0) { free(ptrs); code = fail(err, errlen, "cannot read attribute"); goto done; }
+        for (hsize_t i = 0; i < items && !n.overflow; i++) append(&n, ptrs[i] ? ptrs[i] : "");
+        H5Dvlen_reclaim(mt, s, H5P_DEFAULT, ptrs);
+        free(ptrs);
+    } else {
+        size_t size = H5Tget_size(t);
+        if (size == 0 || size > max_bytes || (items && size * items > max_bytes)) { code = say(err, errlen, VZ_H5_TOO_LARGE, "attribute is too large"); goto done; }
+        mt = H5Tcopy(t);
+        char *raw = calloc(items ? items : 1, size);
+        char *one = malloc(size + 1);
+        if (!raw || !one) { free(raw); free(one); code = say(err, errlen, VZ_H5_TOO_LARGE, "out of memory"); goto done; }
+        if (H5Aread(a, mt, raw) < 0) { free(raw); free(one); code = fail(err, errlen, "cannot read attribute"); goto done; }
+        for (hsize_t i = 0; i < items && !n.overflow; i++) {
+            memcpy(one, raw + i * size, size);
+            one[size] = 0;
+            append(&n, one);
+        }
+        free(raw); free(one);
+    }
+    if (n.overflow) { code = say(err, errlen, VZ_H5_TOO_LARGE, "attribute is too large"); goto done; }
+    *out = n.buf; *out_size = n.size; *count = n.count;
+    n.buf = NULL;
+done:
+    free(n.buf);
+    if (mt >= 0) H5Tclose(mt);
+    if (t >= 0) H5Tclose(t);
+    if (s >= 0) H5Sclose(s);
+    H5Aclose(a);
+    H5Eclear2(H5E_DEFAULT);
+    return code;
+}
+
+int vz_h5_dataset_info(vz_h5_id file, const char *path, int *rank, uint64_t dims[8], int *is_float,
+                       size_t *elem_size, uint64_t *stored, int *filtered, char *err, size_t errlen) {
+    if (vz_h5_kind(file, path) != VZ_H5_DATASET) return say(err, errlen, VZ_H5_NOT_FOUND, "no such dataset");
+    hid_t d = H5Dopen2((hid_t)file, path, H5P_DEFAULT);
+    if (d < 0) return fail(err, errlen, "cannot open dataset");
+    int code = VZ_H5_OK;
+    hid_t t = H5Dget_type(d), s = H5Dget_space(d), p = H5Dget_create_plist(d);
+    if (t < 0 || s < 0 || p < 0) { code = fail(err, errlen, "cannot read dataset header"); goto done; }
+    H5T_class_t c = H5Tget_class(t);
+    if (c != H5T_FLOAT && c != H5T_INTEGER) { code = say(err, errlen, VZ_H5_WRONG_TYPE, "dataset is not numeric"); goto done; }
+    *is_float = c == H5T_FLOAT;
+    *elem_size = H5Tget_size(t);
+    int r = H5Sget_simple_extent_ndims(s);
+    if (r < 0 || r > 8) { code = say(err, errlen, VZ_H5_WRONG_TYPE, "dataset rank is not 0...8"); goto done; }
+    hsize_t hd[8];
+    if (r > 0 && H5Sget_simple_extent_dims(s, hd, NULL) < 0) { code = fail(err, errlen, "dataset shape"); goto done; }
+    *rank = r;
+    for (int i = 0; i < r; i++) dims[i] = hd[i];
+    *stored = H5Dget_storage_size(d);
+    *filtered = H5Pget_nfilters(p) > 0;
+done:
+    if (t >= 0) H5Tclose(t);
+    if (s >= 0) H5Sclose(s);
+    if (p >= 0) H5Pclose(p);
+    H5Dclose(d);
+    H5Eclear2(H5E_DEFAULT);
+    return code;
+}
+
+int vz_h5_read_floats(vz_h5_id file, const char *path, float *out, uint64_t count, char *err, size_t errlen) {
+    hid_t d = H5Dopen2((hid_t)file, path, H5P_DEFAULT);
+    if (d < 0) return fail(err, errlen, "cannot open dataset");
+    hid_t s = H5Dget_space(d);
+    hssize_t n = s >= 0 ? H5Sget_simple_extent_npoints(s) : -1;
+    int code = VZ_H5_OK;
+    if (n < 0 || (uint64_t)n != count) code = say(err, errlen, VZ_H5_WRONG_TYPE, "dataset size changed");
+    else if (count > 0 && H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0) code = fail(err, errlen, "cannot read dataset");
+    if (s >= 0) H5Sclose(s);
+    H5Dclose(d);
+    H5Eclear2(H5E_DEFAULT);
+    return code;
+}
+
+void vz_h5_free(void *p) { free(p); }
