@@ -310,3 +310,30 @@ public func pad(_ x: Tensor, pads: [Int], value: Float = 0) -> Tensor {
     }
     return out
 }
+
+/// ONNX/numpy slicing: per listed axis, indices start, start+step, … before end (negative steps walk backwards;
+/// bounds already clamped by the caller).
+public func slice(_ x: Tensor, ranges: [(axis: Int, start: Int, end: Int, step: Int)]) -> Tensor {
+    var index: [[Int]] = x.shape.map { Array(0..<$0) }
+    for r in ranges {
+        precondition(r.step != 0 && (0..<x.rank).contains(r.axis), "slice step 0 or axis \(r.axis)")
+        index[r.axis] = Array(stride(from: r.start, to: r.end, by: r.step))
+    }
+    let shape = index.map(\.count), xs = strides(x.shape), n = shape.reduce(1, *), rank = x.rank
+    var map = [Int](repeating: 0, count: n), pos = [Int](repeating: 0, count: rank)
+    for i in 0..<n {
+        var src = 0
+        for d in 0..<rank { src += index[d][pos[d]] * xs[d] }
+        map[i] = src
+        var d = rank - 1
+        while d >= 0 { pos[d] += 1; if pos[d] < shape[d] { break }; pos[d] = 0; d -= 1 }
+    }
+    let xd = x.data
+    let out = Tensor(shape: shape, data: map.map { xd[$0] })
+    out.record(op: "slice", parents: [x]) { g in
+        var back = [Float](repeating: 0, count: x.count)
+        for (i, j) in map.enumerated() { back[j] += g[i] }
+        x.accumulate(back)
+    }
+    return out
+}

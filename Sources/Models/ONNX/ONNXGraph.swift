@@ -32,6 +32,8 @@ public final class ONNXGraph: @unchecked Sendable {
         "Conv", "BatchNormalization", "Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Mul", "Add", "Sub",
         "Div", "Concat", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Reshape", "Transpose", "Gemm", "MatMul",
         "Softmax", "Pad", "ReduceMean", "Squeeze", "Unsqueeze", "Constant", "Identity", "Dropout",
+        // Static shape arithmetic (torch's TF-SAME padding exports): folded into constants at load.
+        "Cast", "ConstantOfShape", "Slice",
     ]
 
     /// Largest file read (protobuf's own limit).
@@ -94,6 +96,15 @@ public final class ONNXGraph: @unchecked Sendable {
                 defined.insert(out)
                 continue
             }
+            // A node of constants only (a padding computed from static shapes) is evaluated now.
+            if n.input.allSatisfy({ $0.isEmpty || constants[$0] != nil }) {
+                let outs: [ONNXValue]
+                do { outs = try ONNXOps.run(node, n.input.map { $0.isEmpty ? nil : constants[$0] }, opset: version) } catch let e as ONNXError {
+                    throw ONNXError("node '\(name)' (\(n.opType)): \(e.message)", unsupported: e.unsupported)
+                }
+                for (o, v) in zip(n.output, outs) where !o.isEmpty { constants[o] = v; defined.insert(o) }
+                continue
+            }
             for o in n.output where !o.isEmpty { producer[o] = nodes.count; defined.insert(o) }
             nodes.append(node)
         }
@@ -115,7 +126,7 @@ public final class ONNXGraph: @unchecked Sendable {
             let node = nodes[i]
             let args = node.inputs.map { $0.isEmpty ? nil : (values[$0] ?? constants[$0]) }
             let outs: [ONNXValue]
-            do { outs = try ONNXOps.run(node, args, opset: opset) } catch let e as ONNXError {
+            do { outs = try ONNXOps.run(node, args, opset: opset, batch: batch(x)) } catch let e as ONNXError {
                 throw ONNXError("node '\(node.name)' (\(node.opType)): \(e.message)", unsupported: e.unsupported)
             }
             for (name, v) in zip(node.outputs, outs) where !name.isEmpty { values[name] = v; remaining.remove(name) }
@@ -128,6 +139,11 @@ public final class ONNXGraph: @unchecked Sendable {
             out[name] = t
         }
         return out
+    }
+
+    func batch(_ x: Tensor) -> (declared: Int, actual: Int)? {
+        guard let d = inputShape.first ?? nil, x.rank > 0 else { return nil }
+        return (d, x.shape[0])
     }
 
     /// Indices of the nodes the captured values depend on, in graph order.
@@ -150,7 +166,7 @@ public final class ONNXGraph: @unchecked Sendable {
         for node in nodes {
             let args = node.inputs.map { $0.isEmpty ? nil : (values[$0] ?? constants[$0]) }
             let outs: [ONNXValue]
-            do { outs = try ONNXOps.run(node, args, opset: opset) } catch let e as ONNXError {
+            do { outs = try ONNXOps.run(node, args, opset: opset, batch: batch(x)) } catch let e as ONNXError {
                 throw ONNXError("node '\(node.name)' (\(node.opType)): \(e.message)", unsupported: e.unsupported)
             }
             for (name, v) in zip(node.outputs, outs) where !name.isEmpty { values[name] = v }

@@ -52,7 +52,9 @@ enum ONNXOps {
         throw unsupported("Constant '\(n.name)' of a kind vizlab does not read (sparse or string)")
     }
 
-    static func run(_ n: Node, _ x: [ONNXValue?], opset: Int) throws -> [ONNXValue] {
+    /// `batch`: the batch the graph declares for its input and the one running now — a graph traced at a fixed batch
+    /// (torch's `x.view(N, -1)` becomes Reshape to [N, -1]) then runs at any batch.
+    static func run(_ n: Node, _ x: [ONNXValue?], opset: Int, batch: (declared: Int, actual: Int)? = nil) throws -> [ONNXValue] {
         func t(_ i: Int) throws -> Tensor { try tensor(i < x.count ? x[i] : nil, "input \(i)") }
         func one(_ v: Tensor) -> [ONNXValue] { [.float(v)] }
         if n.outputs.count > 1, !["Dropout", "MaxPool", "BatchNormalization"].contains(n.opType) {
@@ -100,6 +102,7 @@ enum ONNXOps {
             let v = try t(0)
             var shape = try intList(x.count > 1 ? x[1] : nil, "shape")
             let allowZero = int(n, "allowzero", 0) != 0
+            if let b = batch, b.declared != b.actual, shape.first == b.declared, v.shape.first == b.actual { shape[0] = b.actual }
             for (i, d) in shape.enumerated() where d == 0 && !allowZero {
                 guard i < v.rank else { throw ONNXError("shape \(shape): 0 copies a dimension the input lacks") }
                 shape[i] = v.shape[i]
@@ -214,6 +217,48 @@ enum ONNXOps {
                 return one(zeroPad2d(v, top: pads[2], bottom: pads[6], left: pads[3], right: pads[7]))
             }
             return one(pad(v, pads: pads, value: value))
+        case "Cast":
+            guard let v = x.first ?? nil else { throw ONNXError("missing input") }
+            let to = int(n, "to", 1)
+            switch Onnx_TensorProto.DataType(rawValue: to) {
+            case .float?, .double?, .float16?, .bfloat16?: return one(try tensor(v, "input"))
+            case .int64?, .int32?, .int16?, .int8?, .uint8?, .uint16?, .uint32?, .uint64?, .bool?:
+                if case .ints = v { return [v] }
+                let f = try tensor(v, "input")
+                return [.ints(f.data.map { $0.isFinite ? Int($0.rounded(.towardZero)) : 0 }, shape: f.shape)]
+            default: throw unsupported("Cast to type \(to)")
+            }
+        case "ConstantOfShape":
+            let shape = try intList(x.first ?? nil, "shape")
+            guard shape.allSatisfy({ (0...(1 << 24)).contains($0) }), shape.reduce(1, *) <= 1 << 28 else { throw ONNXError("shape \(shape) is out of range") }
+            let count = shape.reduce(1, *)
+            let value = try n.attributes["value"].map { try ONNXTensorReader.decode($0.t, folder: nil, what: "value") } ?? .float(Tensor(shape: [1], data: [0]))
+            switch value {
+            case .float(let t): return one(Tensor(shape: shape, data: [Float](repeating: t.data.first ?? 0, count: count)))
+            case .ints(let i, _): return [.ints([Int](repeating: i.first ?? 0, count: count), shape: shape)]
+            }
+        case "Slice":
+            guard let v = x.first ?? nil else { throw ONNXError("missing input") }
+            let shape = v.shape
+            let starts = try intList(x.count > 1 ? x[1] : nil, "starts"), ends = try intList(x.count > 2 ? x[2] : nil, "ends")
+            let axes = try (x.count > 3 && x[3] != nil ? intList(x[3], "axes") : Array(0..<starts.count)).map { try axis($0, rank: shape.count) }
+            let steps = x.count > 4 && x[4] != nil ? try intList(x[4], "steps") : [Int](repeating: 1, count: starts.count)
+            guard starts.count == ends.count, axes.count == starts.count, steps.count == starts.count, !steps.contains(0) else {
+                throw ONNXError("starts \(starts), ends \(ends), axes \(axes), steps \(steps)")
+            }
+            var ranges: [(axis: Int, start: Int, end: Int, step: Int)] = []
+            for i in starts.indices {
+                let dim = shape[axes[i]], step = steps[i]
+                var s = starts[i] < 0 ? starts[i] &+ dim : starts[i], e = ends[i] < 0 ? ends[i] &+ dim : ends[i]
+                if step > 0 { s = min(max(s, 0), dim); e = min(max(e, 0), dim) } else { s = min(max(s, 0), dim - 1); e = min(max(e, -1), dim - 1) }
+                ranges.append((axes[i], s, e, step))
+            }
+            switch v {
+            case .float(let f): return one(slice(f, ranges: ranges))
+            case .ints(let i, let s):
+                let y = slice(Tensor(shape: s, data: i.map(Float.init)), ranges: ranges)
+                return [.ints(y.data.map { Int($0) }, shape: y.shape)]
+            }
         case "Conv": return one(try conv(n, try t(0), try t(1), x.count > 2 && x[2] != nil ? try t(2) : nil))
         case "MaxPool", "AveragePool":
             if n.outputs.count > 1, !n.outputs[1].isEmpty { throw unsupported("MaxPool's indices output") }
