@@ -265,3 +265,167 @@ int vz_h5_read_floats(vz_h5_id file, const char *path, float *out, uint64_t coun
 }
 
 void vz_h5_free(void *p) { free(p); }
+
+// ---- Isolated reading (see the header) ---------------------------------------------------------------------------
+#include <errno.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+typedef struct { int fd; int failed; uint64_t objects; uint64_t file_size; } dump_t;
+
+static void put(dump_t *d, const void *p, size_t n) {
+    const char *c = p;
+    while (n > 0 && !d->failed) {
+        ssize_t w = write(d->fd, c, n);
+        if (w < 0) { if (errno == EINTR) continue; d->failed = 1; return; }
+        c += w; n -= (size_t)w;
+    }
+}
+static void put_u32(dump_t *d, uint32_t v) { put(d, &v, 4); }
+static void put_u64(dump_t *d, uint64_t v) { put(d, &v, 8); }
+static void put_str(dump_t *d, const char *s) { uint32_t n = (uint32_t)strlen(s); put_u32(d, n); put(d, s, n); }
+
+static int dump_group(dump_t *d, hid_t file, const char *path, int depth);
+
+static herr_t dump_attr(hid_t loc, const char *name, const H5A_info_t *info, void *data) {
+    (void)info;
+    void **ctx = data;
+    dump_t *d = ctx[0];
+    const char *path = ctx[1];
+    hid_t file = *(hid_t *)ctx[2];
+    char *out = NULL; size_t size = 0, count = 0; char err[256];
+    (void)loc;
+    if (vz_h5_attr_strings(file, path, name, 1 << 20, 64 << 20, &out, &size, &count, err, sizeof err) == VZ_H5_OK) {
+        put(d, "A", 1); put_str(d, path); put_str(d, name); put_u32(d, (uint32_t)count);
+        size_t at = 0;
+        for (size_t i = 0; i < count; i++) { put_str(d, out + at); at += strlen(out + at) + 1; }
+    }
+    free(out);
+    return d->failed ? 1 : 0;
+}
+
+static void dump_attrs(dump_t *d, hid_t file, const char *path) {
+    hid_t o = H5Oopen(file, path, H5P_DEFAULT);
+    if (o < 0) { H5Eclear2(H5E_DEFAULT); return; }
+    void *ctx[3] = {d, (void *)path, &file};
+    hsize_t idx = 0;
+    H5Aiterate2(o, H5_INDEX_NAME, H5_ITER_INC, &idx, dump_attr, ctx);
+    H5Oclose(o);
+    H5Eclear2(H5E_DEFAULT);
+}
+
+static void dump_dataset(dump_t *d, hid_t file, const char *path) {
+    int rank = 0, is_float = 0, filtered = 0; uint64_t dims[8], stored = 0; size_t elem = 0; char err[256];
+    if (vz_h5_dataset_info(file, path, &rank, dims, &is_float, &elem, &stored, &filtered, err, sizeof err) != VZ_H5_OK) {
+        put(d, "d", 1); put_str(d, path); put_str(d, err); return;
+    }
+    uint64_t count = 1;
+    for (int i = 0; i < rank; i++) {
+        if (dims[i] != 0 && count > (UINT64_C(1) << 30) / dims[i]) { count = UINT64_MAX; break; }
+        count *= dims[i];
+    }
+    if (count > (UINT64_C(1) << 30)) { put(d, "d", 1); put_str(d, path); put_str(d, "declared shape exceeds 4 GiB"); return; }
+    uint64_t declared = count * (elem ? elem : 1);
+    if (elem > 8 || (!filtered && count > 0 && (declared > d->file_size || stored < declared))) {
+        char m[256];
+        snprintf(m, sizeof m, "declared size %llu bytes exceeds what the file holds (%llu bytes)", (unsigned long long)declared,
+                 (unsigned long long)(stored < d->file_size ? stored : d->file_size));
+        put(d, "d", 1); put_str(d, path); put_str(d, m); return;
+    }
+    float *buf = malloc(count ? count * 4 : 4);
+    if (!buf) { put(d, "d", 1); put_str(d, path); put_str(d, "out of memory"); return; }
+    if (vz_h5_read_floats(file, path, buf, count, err, sizeof err) != VZ_H5_OK) { free(buf); put(d, "d", 1); put_str(d, path); put_str(d, err); return; }
+    put(d, "D", 1); put_str(d, path); put_u32(d, (uint32_t)rank);
+    for (int i = 0; i < rank; i++) put_u64(d, dims[i]);
+    put_u64(d, count * 4); put(d, buf, count * 4);
+    free(buf);
+}
+
+static int dump_group(dump_t *d, hid_t file, const char *path, int depth) {
+    if (depth > 32 || ++d->objects > (1u << 20)) return -1;
+    put(d, "G", 1); put_str(d, path);
+    dump_attrs(d, file, path);
+    char *names = NULL; size_t size = 0, count = 0; char err[256];
+    if (vz_h5_members(file, path, 1 << 20, 64 << 20, &names, &size, &count, err, sizeof err) != VZ_H5_OK) return 0;
+    size_t at = 0;
+    for (size_t i = 0; i < count && !d->failed; i++) {
+        const char *name = names + at;
+        at += strlen(name) + 1;
+        size_t n = strlen(path) + strlen(name) + 2;
+        if (n > 4000) continue;
+        char child[4096];
+        snprintf(child, sizeof child, "%s%s%s", path, strcmp(path, "/") == 0 ? "" : "/", name);
+        int kind = vz_h5_kind(file, child);
+        if (kind == VZ_H5_GROUP) { if (dump_group(d, file, child, depth + 1) < 0) { free(names); return -1; } }
+        else if (kind == VZ_H5_DATASET) { if (++d->objects > (1u << 20)) { free(names); return -1; } dump_dataset(d, file, child); }
+    }
+    free(names);
+    return 0;
+}
+
+int vz_h5_dump(const char *path, const void *image, size_t image_size, uint64_t max_bytes, unsigned seconds,
+               uint8_t **out, size_t *out_size, char *err, size_t errlen) {
+    // The library is initialised here once (no file is touched), so each child starts with it ready.
+    H5open();
+    quiet();
+    int fds[2];
+    if (pipe(fds) < 0) return say(err, errlen, VZ_H5_ERROR, "cannot create a pipe");
+    pid_t pid = fork();
+    if (pid < 0) { close(fds[0]); close(fds[1]); return say(err, errlen, VZ_H5_ERROR, "cannot fork"); }
+    if (pid == 0) {
+        // The child: libhdf5 only, then _exit. Bounded in time and address space.
+        close(fds[0]);
+        // The parent's crash handlers (Swift's backtracer) must not run here: a crash just ends the child.
+        int fatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGPIPE, SIGALRM};
+        for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++) signal(fatal[i], SIG_DFL);
+        alarm(seconds);
+        struct rlimit lim = {(rlim_t)16 << 30, (rlim_t)16 << 30}, none = {0, 0};
+        setrlimit(RLIMIT_AS, &lim);
+        setrlimit(RLIMIT_CORE, &none);  // a crash leaves no core file behind
+        dump_t d = {fds[1], 0, 0, 0};
+        vz_h5_id file = -1;
+        char e[512] = "";
+        int rc = path ? vz_h5_open_file(path, &file, e, sizeof e) : vz_h5_open_image(image, image_size, &file, e, sizeof e);
+        if (rc != VZ_H5_OK) { put(&d, "E", 1); put_str(&d, e); _exit(0); }
+        if (path) { FILE *f = fopen(path, "rb"); if (f) { fseek(f, 0, SEEK_END); d.file_size = (uint64_t)ftell(f); fclose(f); } }
+        else d.file_size = image_size;
+        if (dump_group(&d, (hid_t)file, "/", 0) < 0) { put(&d, "E", 1); put_str(&d, "the file holds too many groups or nests them too deeply"); }
+        put(&d, "Z", 1);
+        _exit(0);
+    }
+    close(fds[1]);
+    size_t cap = 1 << 16, used = 0;
+    uint8_t *buf = malloc(cap);
+    int over = 0;
+    for (;;) {
+        if (!buf) break;
+        if (used == cap) {
+            if ((uint64_t)cap * 2 > max_bytes + (1 << 16)) { over = 1; break; }
+            uint8_t *b = realloc(buf, cap * 2);
+            if (!b) { over = 1; break; }
+            buf = b; cap *= 2;
+        }
+        ssize_t r = read(fds[0], buf + used, cap - used);
+        if (r < 0) { if (errno == EINTR) continue; break; }
+        if (r == 0) break;
+        used += (size_t)r;
+    }
+    close(fds[0]);
+    if (over) kill(pid, SIGKILL);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    if (!buf) return say(err, errlen, VZ_H5_TOO_LARGE, "out of memory");
+    if (over) { free(buf); return say(err, errlen, VZ_H5_TOO_LARGE, "the file's tensors exceed the size vizlab reads"); }
+    if (WIFSIGNALED(status)) {
+        free(buf);
+        char m[160];
+        if (WTERMSIG(status) == SIGALRM) snprintf(m, sizeof m, "libhdf5 took over %u s reading it: corrupt", seconds);
+        else snprintf(m, sizeof m, "corrupt: libhdf5 crashed reading it (signal %d, in the reader's own process)", WTERMSIG(status));
+        return say(err, errlen, VZ_H5_ERROR, m);
+    }
+    *out = buf; *out_size = used;
+    return VZ_H5_OK;
+}

@@ -50,3 +50,17 @@ int vz_h5_read_floats(vz_h5_id file, const char *path, float *out, uint64_t coun
 void vz_h5_free(void *p);
 
 #endif
+
+// ---- Isolated reading -------------------------------------------------------------------------------------------
+// libhdf5 (1.10 at least) can crash on a corrupt file (e.g. in its global-heap reader), so vizlab never runs it in
+// its own process: vz_h5_dump forks a child that opens the file (a path, or an in-memory image when path is NULL),
+// walks every group from "/" (hard links only, bounded depth and count) and writes a record stream to a pipe:
+//   'G' path                             a group (children follow in the library's iteration order)
+//   'A' path name count {string}*count   a string attribute (fixed- or variable-length; an empty numeric list too)
+//   'D' path rank {u64 dim}*rank u64 bytes {float32}*  a numeric dataset, converted to float32 (or 'd' + message when
+//                                        it is refused: too large for the file or for 4 GiB)
+//   'E' message                          the child's error;  'Z' end
+// (strings and paths are u32 length + bytes, little-endian). The child's address space is limited, it is killed
+// after `seconds`, and the parent reads at most `max_bytes`; a crash or a kill is reported as an error.
+int vz_h5_dump(const char *path, const void *image, size_t image_size, uint64_t max_bytes, unsigned seconds,
+               uint8_t **out, size_t *out_size, char *err, size_t errlen);

@@ -54,6 +54,18 @@ enum ONNXOps {
 
     /// `batch`: the batch the graph declares for its input and the one running now — a graph traced at a fixed batch
     /// (torch's `x.view(N, -1)` becomes Reshape to [N, -1]) then runs at any batch.
+    /// Largest value an op may produce (elements; 1 GiB of float32): a malformed graph cannot make it allocate more.
+    static let maxElements = 1 << 28
+
+    static func bounded(_ shape: [Int], _ what: String) throws {
+        var n = 1
+        for d in shape {
+            let (m, o) = n.multipliedReportingOverflow(by: max(d, 0))
+            guard !o, m <= maxElements else { throw ONNXError("\(what) of shape \(shape) is too large") }
+            n = m
+        }
+    }
+
     static func run(_ n: Node, _ x: [ONNXValue?], opset: Int, batch: (declared: Int, actual: Int)? = nil) throws -> [ONNXValue] {
         func t(_ i: Int) throws -> Tensor { try tensor(i < x.count ? x[i] : nil, "input \(i)") }
         func one(_ v: Tensor) -> [ONNXValue] { [.float(v)] }
@@ -80,7 +92,8 @@ enum ONNXOps {
             return one(lo == 0 && hi == 6 && v.rank == 4 ? relu6(v) : clip(v, min: lo, max: hi))
         case "Add", "Sub", "Mul", "Div":
             let a = try t(0), b = try t(1)
-            guard broadcastShape(a.shape, b.shape) != nil else { throw ONNXError("shapes \(a.shape) and \(b.shape) do not broadcast") }
+            guard let out = broadcastShape(a.shape, b.shape) else { throw ONNXError("shapes \(a.shape) and \(b.shape) do not broadcast") }
+            try bounded(out, "the result")
             let kind: BinaryKind = ["Add": .add, "Sub": .sub, "Mul": .mul, "Div": .div][n.opType]!
             if kind == .add, a.shape == b.shape { return one(add(a, b)) }
             return one(binary(a, b, kind))
@@ -163,6 +176,7 @@ enum ONNXOps {
                   broadcastShape(Array(a.shape.dropLast(2)), Array(b.shape.dropLast(2))) != nil || a.rank < 3 || b.rank < 3 else {
                 throw ONNXError("matmul of \(a.shape) and \(b.shape)")
             }
+            try bounded(Array(a.shape.dropLast()) + [b.rank == 1 ? 1 : b.shape[b.rank - 1]] + Array(b.shape.dropLast(2)), "the product")
             return one(batchMatmul(a, b))
         case "Gemm":
             var a = try t(0), b = try t(1)
@@ -213,6 +227,7 @@ enum ONNXOps {
             guard pads.count == 2 * v.rank else { throw ONNXError("pads \(pads) for a rank-\(v.rank) tensor") }
             guard pads.allSatisfy({ abs($0) <= 1 << 16 }) else { throw ONNXError("pads \(pads) are out of range") }
             guard (0..<v.rank).allSatisfy({ v.shape[$0] + pads[$0] + pads[v.rank + $0] >= 0 }) else { throw ONNXError("pads \(pads) crop \(v.shape) below zero") }
+            try bounded((0..<v.rank).map { v.shape[$0] + pads[$0] + pads[v.rank + $0] }, "the padded value")
             if v.rank == 4, value == 0, pads[0] == 0, pads[1] == 0, pads[4] == 0, pads[5] == 0, pads.allSatisfy({ $0 >= 0 }) {
                 return one(zeroPad2d(v, top: pads[2], bottom: pads[6], left: pads[3], right: pads[7]))
             }
@@ -230,7 +245,8 @@ enum ONNXOps {
             }
         case "ConstantOfShape":
             let shape = try intList(x.first ?? nil, "shape")
-            guard shape.allSatisfy({ (0...(1 << 24)).contains($0) }), shape.reduce(1, *) <= 1 << 28 else { throw ONNXError("shape \(shape) is out of range") }
+            guard shape.allSatisfy({ (0...(1 << 24)).contains($0) }) else { throw ONNXError("shape \(shape) is out of range") }
+            try bounded(shape, "the constant")
             let count = shape.reduce(1, *)
             let value = try n.attributes["value"].map { try ONNXTensorReader.decode($0.t, folder: nil, what: "value") } ?? .float(Tensor(shape: [1], data: [0]))
             switch value {
@@ -315,6 +331,10 @@ enum ONNXOps {
         if let k = ints(n, "kernel_shape"), k != kernel { throw ONNXError("kernel_shape \(k) but weight \(w.shape)") }
         let g = try window(n, input: x.shape, kernel: kernel)
         let x4 = as4D(x), w4 = as4D(w)
+        if let o = WindowGeometry.outputSize(inH: x4.shape[2], inW: x4.shape[3], kH: g.kernel.0, kW: g.kernel.1, stride: g.stride, dilation: g.dilation,
+                                             padding: .explicit(top: g.pads.0, bottom: g.pads.2, left: g.pads.1, right: g.pads.3)) {
+            try bounded([x.shape[0], w.shape[0], o.h, o.w], "the conv output")
+        }
         guard WindowGeometry.outputSize(inH: x4.shape[2], inW: x4.shape[3], kH: g.kernel.0, kW: g.kernel.1, stride: g.stride, dilation: g.dilation,
                                         padding: .explicit(top: g.pads.0, bottom: g.pads.2, left: g.pads.1, right: g.pads.3)) != nil else {
             throw ONNXError("a \(kernel) window does not fit \(x.shape)")
@@ -348,9 +368,10 @@ enum ONNXOps {
             }
         }
         let padding = Padding.explicit(top: g.pads.0, bottom: g.pads.2, left: g.pads.1, right: g.pads.3)
-        guard WindowGeometry.outputSize(inH: h, inW: w, kH: k, kW: k, stride: g.stride, dilation: 1, padding: padding) != nil else {
+        guard let o = WindowGeometry.outputSize(inH: h, inW: w, kH: k, kW: k, stride: g.stride, dilation: 1, padding: padding) else {
             throw ONNXError("a \(kernel) window does not fit \(x.shape)")
         }
+        try bounded([x.shape[0], x.shape[1], o.h, o.w], "the pooled value")
         guard [g.pads.0, g.pads.1, g.pads.2, g.pads.3].allSatisfy({ $0 < k }) else { throw unsupported("pooling padding \(g.pads) not smaller than the window") }
         let y = n.opType == "MaxPool" ? maxPool2d(x4, kernel: k, stride: g.stride, padding: padding)
             : avgPool2d(x4, kernel: k, stride: g.stride, padding: padding, countPadding: int(n, "count_include_pad", 0) != 0)

@@ -1,129 +1,134 @@
 import CHDF5Shim
 import Foundation
 
-/// A read-only HDF5 file through libhdf5 (the shim in Sources/CHDF5Shim): groups, string attributes and numeric
-/// datasets as float32 — what Keras weight files hold. Sizes are bounded before anything is allocated; every call
-/// is serialised (Debian's libhdf5 is the non-thread-safe build).
+/// A read-only HDF5 file through libhdf5 — read in a child process (`vz_h5_dump` in Sources/CHDF5Shim): libhdf5
+/// itself can crash on a corrupt file (the fuzzer found one in its global-heap reader), and a crash there must be a
+/// refused file, not a dead vizlab. The child walks every group and sends groups, string attributes and numeric
+/// datasets (as float32) back; this type answers the Keras readers' questions from that record stream. Sizes are
+/// bounded in the child (4 GiB per tensor, no more than the file holds when stored uncompressed) and here.
 final class HDF5File {
     struct Failure: Error, CustomStringConvertible {
         var message: String
         var description: String { message }
     }
 
-    /// One numeric dataset's header.
-    struct DatasetInfo { var shape: [Int]; var isFloat: Bool; var elementSize: Int; var storedBytes: UInt64; var filtered: Bool }
+    enum Kind { case missing, group, dataset, other }
 
-    static let lock = NSLock()
-    /// Largest tensor read (elements): 4 GiB of float32.
-    static let maxElements = 1 << 30
-    static let maxNames = 1 << 20, maxNameBytes = 64 << 20
+    /// Most bytes accepted from the reader (all tensors of a file, as float32).
+    static let maxBytes: UInt64 = 8 << 30
 
-    private let id: vz_h5_id
-    /// Bytes of the file (a dataset stored uncompressed cannot be larger).
-    let fileSize: UInt64
     let name: String
+    private let stream: [UInt8]
+    private var kinds: [String: Kind] = ["/": .group]
+    private var children: [String: [String]] = [:]
+    private var attributes: [String: [String: [String]]] = [:]
+    private var datasets: [String: (shape: [Int], offset: Int, count: Int)] = [:]
+    private var refusals: [String: String] = [:]
 
     init(path: String) throws {
         name = (path as NSString).lastPathComponent
-        fileSize = ((try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? NSNumber)?.uint64Value ?? 0
-        var f: vz_h5_id = -1
-        let rc = HDF5File.call { err in vz_h5_open_file(path, &f, err, 512) }
-        guard rc.code == VZ_H5_OK else { throw Failure(message: rc.message) }
-        id = f
+        let size = ((try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? NSNumber)?.uint64Value ?? 0
+        stream = try HDF5File.dump { out, outSize, err in vz_h5_dump(path, nil, 0, HDF5File.maxBytes, HDF5File.seconds(size), out, outSize, err, 512) }
+        try parse()
     }
 
     /// An in-memory file (a `.keras` archive's `model.weights.h5`).
     init(image: [UInt8], name: String) throws {
         self.name = name
-        fileSize = UInt64(image.count)
-        var f: vz_h5_id = -1
-        let rc = image.withUnsafeBytes { raw in HDF5File.call { err in vz_h5_open_image(raw.baseAddress, raw.count, &f, err, 512) } }
-        guard rc.code == VZ_H5_OK else { throw Failure(message: rc.message) }
-        id = f
-    }
-
-    deinit { HDF5File.lock.lock(); vz_h5_close(id); HDF5File.lock.unlock() }
-
-    private static func call(_ body: (UnsafeMutablePointer<CChar>) -> Int32) -> (code: Int32, message: String) {
-        lock.lock(); defer { lock.unlock() }
-        var buf = [CChar](repeating: 0, count: 512)
-        let code = buf.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
-        return (code, String(cString: buf))
-    }
-
-    private func names(_ body: (UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>, UnsafeMutablePointer<Int>, UnsafeMutablePointer<Int>, UnsafeMutablePointer<CChar>) -> Int32) throws -> [String]? {
-        var out: UnsafeMutablePointer<CChar>?, size = 0, count = 0
-        let rc = HDF5File.call { err in body(&out, &size, &count, err) }
-        defer { vz_h5_free(out) }
-        if rc.code == VZ_H5_NOT_FOUND { return nil }
-        guard rc.code == VZ_H5_OK else { throw Failure(message: rc.message) }
-        guard let out, size > 0 else { return [] }
-        let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(out).assumingMemoryBound(to: UInt8.self), count: size)
-        return bytes.split(separator: 0, omittingEmptySubsequences: false).prefix(count).map { String(decoding: $0, as: UTF8.self) }
-    }
-
-    enum Kind { case missing, group, dataset, other }
-
-    func kind(_ path: String) -> Kind {
-        HDF5File.lock.lock(); defer { HDF5File.lock.unlock() }
-        switch vz_h5_kind(id, path) {
-        case Int32(VZ_H5_GROUP): return .group
-        case Int32(VZ_H5_DATASET): return .dataset
-        case Int32(VZ_H5_MISSING): return .missing
-        default: return .other
+        stream = try image.withUnsafeBytes { raw in
+            try HDF5File.dump { out, outSize, err in
+                vz_h5_dump(nil, raw.baseAddress, raw.count, HDF5File.maxBytes, HDF5File.seconds(UInt64(raw.count)), out, outSize, err, 512)
+            }
         }
+        try parse()
     }
+
+    /// The child's time limit: 3 s plus a second per 20 MB (VGG16's 553 MB: 30 s; it reads in about 2).
+    static func seconds(_ bytes: UInt64) -> UInt32 { UInt32(3 + min(bytes / 20_000_000, 3600)) }
+
+    private static func dump(_ body: (UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>, UnsafeMutablePointer<Int>, UnsafeMutablePointer<CChar>) -> Int32) throws -> [UInt8] {
+        var out: UnsafeMutablePointer<UInt8>?, size = 0
+        var err = [CChar](repeating: 0, count: 512)
+        let rc = err.withUnsafeMutableBufferPointer { body(&out, &size, $0.baseAddress!) }
+        defer { vz_h5_free(out) }
+        guard rc == VZ_H5_OK, let out else { throw Failure(message: String(cString: err)) }
+        return Array(UnsafeBufferPointer(start: out, count: size))
+    }
+
+    private func parse() throws {
+        var at = 0
+        func bad() -> Failure { Failure(message: "the HDF5 reader's output is malformed (truncated at byte \(at))") }
+        func u32() throws -> Int {
+            guard at + 4 <= stream.count else { throw bad() }
+            defer { at += 4 }
+            return Int(UInt32(stream[at]) | UInt32(stream[at + 1]) << 8 | UInt32(stream[at + 2]) << 16 | UInt32(stream[at + 3]) << 24)
+        }
+        func u64() throws -> UInt64 {
+            guard at + 8 <= stream.count else { throw bad() }
+            var v: UInt64 = 0
+            for i in 0..<8 { v |= UInt64(stream[at + i]) << (8 * UInt64(i)) }
+            at += 8
+            return v
+        }
+        func str() throws -> String {
+            let n = try u32()
+            guard n <= stream.count - at else { throw bad() }
+            defer { at += n }
+            return String(decoding: stream[at..<(at + n)], as: UTF8.self)
+        }
+        func register(_ path: String, _ kind: Kind) {
+            kinds[path] = kind
+            guard path != "/" else { return }
+            let parent = path.lastIndex(of: "/").map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "/"
+            children[parent, default: []].append(String(path[path.index(after: path.lastIndex(of: "/") ?? path.startIndex)...]))
+        }
+        while at < stream.count {
+            let tag = stream[at]
+            at += 1
+            switch tag {
+            case UInt8(ascii: "G"): register(try str(), .group)
+            case UInt8(ascii: "A"):
+                let path = try str(), attr = try str(), n = try u32()
+                guard n <= stream.count - at else { throw bad() }
+                attributes[path, default: [:]][attr] = try (0..<n).map { _ in try str() }
+            case UInt8(ascii: "D"):
+                let path = try str(), rank = try u32()
+                guard rank <= 8 else { throw bad() }
+                let shape = try (0..<rank).map { _ in Int(try u64()) }
+                let bytes = try u64()
+                guard bytes % 4 == 0, bytes <= UInt64(stream.count - at), shape.reduce(1, *) * 4 == Int(bytes) else { throw bad() }
+                datasets[path] = (shape, at, Int(bytes) / 4)
+                at += Int(bytes)
+                register(path, .dataset)
+            case UInt8(ascii: "d"):
+                let path = try str()
+                refusals[path] = try str()
+                register(path, .dataset)
+            case UInt8(ascii: "E"): throw Failure(message: try str())
+            case UInt8(ascii: "Z"): return
+            default: throw bad()
+            }
+        }
+        throw bad()  // no end record: the reader stopped early
+    }
+
+    func kind(_ path: String) -> Kind { kinds[path] ?? .missing }
 
     /// A group's member names (nil when there is no such group).
-    func members(_ path: String) throws -> [String]? {
-        try names { out, size, count, err in vz_h5_members(id, path, HDF5File.maxNames, HDF5File.maxNameBytes, out, size, count, err, 512) }
-    }
+    func members(_ path: String) throws -> [String]? { kinds[path] == .group ? children[path] ?? [] : nil }
 
-    func hasAttribute(_ path: String, _ attr: String) -> Bool {
-        HDF5File.lock.lock(); defer { HDF5File.lock.unlock() }
-        return vz_h5_has_attr(id, path, attr) == 1
-    }
+    func hasAttribute(_ path: String, _ attr: String) -> Bool { attributes[path]?[attr] != nil }
 
     /// A string (or list of strings) attribute; nil when absent.
-    func strings(_ path: String, _ attr: String) throws -> [String]? {
-        try names { out, size, count, err in vz_h5_attr_strings(id, path, attr, HDF5File.maxNames, HDF5File.maxNameBytes, out, size, count, err, 512) }
-    }
+    func strings(_ path: String, _ attr: String) throws -> [String]? { attributes[path]?[attr] }
 
-    func info(_ path: String) throws -> DatasetInfo {
-        var rank: Int32 = 0, isFloat: Int32 = 0, elem = 0, stored: UInt64 = 0, filtered: Int32 = 0
-        var dims = [UInt64](repeating: 0, count: 8)
-        let rc = dims.withUnsafeMutableBufferPointer { d in
-            HDF5File.call { err in vz_h5_dataset_info(id, path, &rank, d.baseAddress!, &isFloat, &elem, &stored, &filtered, err, 512) }
-        }
-        guard rc.code == VZ_H5_OK else { throw Failure(message: "\(path): \(rc.message)") }
-        var shape: [Int] = []
-        for d in dims.prefix(Int(rank)) {
-            guard d <= UInt64(HDF5File.maxElements) else { throw Failure(message: "\(path): dimension \(d) exceeds 4 GiB") }
-            shape.append(Int(d))
-        }
-        return DatasetInfo(shape: shape, isFloat: isFloat != 0, elementSize: elem, storedBytes: stored, filtered: filtered != 0)
-    }
-
-    /// A numeric dataset as float32, refused before allocating when its declared size exceeds 4 GiB or (stored
-    /// uncompressed) the file.
+    /// A numeric dataset as float32.
     func floats(_ path: String) throws -> (shape: [Int], data: [Float]) {
-        let i = try info(path)
-        var count = 1
-        for d in i.shape {
-            let (c, o) = count.multipliedReportingOverflow(by: d)
-            guard !o, c <= HDF5File.maxElements else { throw Failure(message: "\(path): declared shape \(i.shape) exceeds 4 GiB") }
-            count = c
+        if let why = refusals[path] { throw Failure(message: "\(path): \(why)") }
+        guard let d = datasets[path] else { throw Failure(message: "\(path): no such dataset") }
+        let data = stream.withUnsafeBytes { raw in
+            (0..<d.count).map { raw.loadUnaligned(fromByteOffset: d.offset + 4 * $0, as: Float.self) }
         }
-        let declared = UInt64(count) * UInt64(max(i.elementSize, 1))
-        guard i.elementSize <= 8 else { throw Failure(message: "\(path): \(i.elementSize)-byte elements") }
-        if !i.filtered, declared > fileSize || i.storedBytes < declared, count > 0 {
-            throw Failure(message: "\(path): declared size \(declared) bytes exceeds what the file holds (\(min(i.storedBytes, fileSize)) bytes)")
-        }
-        var data = [Float](repeating: 0, count: count)
-        let rc = data.withUnsafeMutableBufferPointer { buf in
-            HDF5File.call { err in vz_h5_read_floats(id, path, buf.baseAddress, UInt64(count), err, 512) }
-        }
-        guard rc.code == VZ_H5_OK else { throw Failure(message: "\(path): \(rc.message)") }
-        return (i.shape, data)
+        return (d.shape, data)
     }
 }

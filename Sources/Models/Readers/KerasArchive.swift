@@ -13,8 +13,14 @@ public enum KerasArchive {
         func fail(_ why: Any) -> ModelLoadError { ModelLoadError("\(file): \(why)") }
         let size = ((try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? NSNumber)?.intValue ?? 0
         guard size <= maxBytes else { throw fail("\(size) bytes is more than a .keras file vizlab reads (\(maxBytes))") }
+        return try load(bytes: [UInt8](try Data(contentsOf: url, options: .alwaysMapped)), name: file, sha256: try FileHash.sha256(url),
+                        path: url.path, preprocess: preprocess)
+    }
+
+    static func load(bytes: [UInt8], name file: String, sha256 sha: String, path: String, preprocess: Preprocessing.Mode?) throws -> GraphModel {
+        func fail(_ why: Any) -> ModelLoadError { ModelLoadError("\(file): \(why)") }
         let zip: ZipArchive
-        do { zip = try ZipArchive([UInt8](try Data(contentsOf: url, options: .alwaysMapped))) } catch let e as ZipArchive.Malformed {
+        do { zip = try ZipArchive(bytes) } catch let e as ZipArchive.Malformed {
             throw fail("not a .keras archive (\(e.reason))")
         }
         let imported: KerasConfig.Imported, weights: KerasHDF5.File
@@ -25,13 +31,12 @@ public enum KerasArchive {
         guard weights.layout == .keras3 else { throw fail("model.weights.h5 is not in Keras 3's layout") }
         let state: StateDict
         do { state = try KerasHDF5.stateDict(keras3: weights, layers: imported.layers) } catch { throw fail("model.weights.h5: \(error)") }
-        let sha = try FileHash.sha256(url)
         var spec: ModelSpec
         // The same layers (Keras lists them in its own order) as a built-in form: that form, with its defaults.
         let sorted = imported.graph.nodes.sorted { $0.name < $1.name }
         let forms = Zoo.all.filter { !$0.keras.isEmpty }
         if let arch = forms.first(where: { $0.graph.nodes.sorted { $0.name < $1.name } == sorted && $0.inputSize == imported.inputSize }) {
-            spec = arch.spec(sha256: sha, file: url.path)
+            spec = arch.spec(sha256: sha, file: path)
         } else {
             let spatial = imported.graph.nodes.filter { n in
                 if case .activation = n.op { return true }
@@ -42,7 +47,7 @@ public enum KerasArchive {
             var units = 0
             if let n = imported.graph.node(named: imported.logits), case let .dense(u) = n.op { units = u }
             let labels = units == 1000 || units == 0 ? ImageNetLabels.shared.lines : (0..<units).map { "class \($0)" }
-            spec = ModelSpec(architecture: "keras:" + imported.name, weightsSHA256: sha, weightsFile: url.path, inputSize: imported.inputSize,
+            spec = ModelSpec(architecture: "keras:" + imported.name, weightsSHA256: sha, weightsFile: path, inputSize: imported.inputSize,
                              preprocessing: .keras(preprocess ?? base(imported, forms)?.preprocessing.mode ?? .tf, size: imported.inputSize), labels: labels,
                              logits: imported.logits, embedding: imported.embedding,
                              defaultLayer: gallery.last ?? imported.output, galleryLayers: Array(gallery), blocks: spatial)
