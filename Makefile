@@ -21,9 +21,10 @@ parity-fixtures: setup  ## framework-parity fixtures made by PyTorch itself, onc
 test: setup parity-fixtures  ## the whole test suite, in release (numeric code is 10-100x slower in debug)
 	$(SWIFT_TEST)
 
-demo: build dataset  ## list the models, classify the sample photos (Lite0/1/2), render a Lite2 channel, fool the model three times, index the corpus, benchmark, render the HTML gallery
-	@echo "== vizlab models: the built-in architectures and which weights are installed"
+demo: build dataset  ## list the models (fetch verifies Lite1), classify the sample photos (Lite0/1/2), render a Lite2 channel, fool the model three times, index the corpus, benchmark, render the HTML gallery
+	@echo "== vizlab models: the built-in architectures and which weights are installed; fetch checks (or downloads) official weights"
 	$(VIZLAB) models
+	$(VIZLAB) models fetch lite1
 	@echo "== vizlab classify (sample photos in $(VIZLAB_HOME)/samples), then the same photo with Lite1 and Lite2"
 	$(VIZLAB) classify --top 3 $(VIZLAB_HOME)/samples/*.png $(VIZLAB_HOME)/samples/*.jpg
 	$(VIZLAB) classify --top 3 --model lite1 $(VIZLAB_HOME)/samples/chicky_512.png

@@ -78,5 +78,10 @@ final class GeneralOpTests: XCTestCase {
         XCTAssertEqual(s.shape, [2, 2, 2])
         XCTAssertEqual(s.data[(1 * 2 + 1) * 2 + 1], x.data[(1 * 3 + 2) * 4 + 1])
         checkGradients([x]) { slice($0[0], ranges: [(axis: 2, start: 3, end: -1, step: -2), (axis: 0, start: 1, end: 2, step: 1)]) }
+        let g = GradMode.withoutGrad { gather(x, axis: 1, indices: [2, 0, 2], indicesShape: [3]) }
+        XCTAssertEqual(g.shape, [2, 3, 4])
+        XCTAssertEqual(g.data[(1 * 3 + 2) * 4 + 3], x.data[(1 * 3 + 2) * 4 + 3])
+        XCTAssertEqual(g.data[(0 * 3 + 1) * 4 + 1], x.data[(0 * 3 + 0) * 4 + 1])
+        checkGradients([x]) { gather($0[0], axis: 1, indices: [2, 0, 2], indicesShape: [3, 1]) }  // a repeated index sums
     }
 }

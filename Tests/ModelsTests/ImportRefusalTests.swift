@@ -49,7 +49,8 @@ final class ImportRefusalTests: XCTestCase {
         expect(try damaged(Self.keras.appendingPathComponent("legacy.h5"), name: "corrupt.h5", overwrite: 0..<4096), ["corrupt.h5"])
         expect(try damaged(Self.keras.appendingPathComponent("model.keras"), name: "truncated.keras", keep: 0.5), ["truncated.keras"])
         expect(Self.bad.appendingPathComponent("lambda.keras"), ["lambda.keras", "double", "Lambda", "Python"])
-        expect(Self.bad.appendingPathComponent("huge_declared.h5"), ["huge_declared.h5", "block1_conv1", "exceeds"])
+        expect(Self.bad.appendingPathComponent("huge_declared.h5"), ["huge_declared.h5", "block1_conv1", "exceeds 4 GiB"])
+        expect(Self.bad.appendingPathComponent("declared_exceeds_file.h5"), ["declared_exceeds_file.h5", "block1_conv1", "exceeds what the file holds"])
         expect(Self.keras.appendingPathComponent("model.weights.h5"), ["--arch vgg16 is not a Keras form"], arch: "vgg16")
         expect(Self.keras.appendingPathComponent("model.weights.h5"), ["fits no Keras form", "vgg16-keras"], arch: "vgg16-keras")
     }

@@ -66,6 +66,28 @@ final class ONNXParityTests: XCTestCase {
     func testResNet50() throws { try check("resnet50") }
     func testMobileNetV2Opsets() throws { for n in ["mobilenet_v2", "mobilenet_v2_op11", "mobilenet_v2_op13"] { try check(n) } }
 
+    /// Keras' own ONNX export (Keras 3 on torch: NHWC input, BN unfolded, Shape/Gather/Transpose around it) of the
+    /// random-weight keras.applications MobileNetV2 — against onnxruntime and against vizlab's import of the same
+    /// weights from Keras' .keras file.
+    func testKerasOwnExportOfMobileNetV2() throws {
+        let f = try fixture("keras_mobilenet_v2")
+        let shape = f.meta["input_shape"] as! [Int]  // NHWC
+        let (n, h, w) = (shape[0], shape[1], shape[2])
+        var nchw = [Float](repeating: 0, count: f.inputs.count)
+        for i in 0..<n { for p in 0..<(h * w) { for c in 0..<3 { nchw[(i * 3 + c) * h * w + p] = f.inputs[(i * h * w + p) * 3 + c] } } }
+        let model = try ModelStore.load(ModelRequest(model: f.dir.appendingPathComponent("model.onnx").path, preprocess: .tf))
+        let x = Tensor(shape: [n, 3, h, w], data: nchw)
+        let logits = GradMode.withoutGrad { model(x) }
+        let maxAbs = f.ort.map(abs).max()!
+        let worst = zip(logits.data, f.ort).map { abs($0 - $1) }.max()!
+        XCTAssertLessThanOrEqual(worst, 1e-4 * maxAbs, "Keras' ONNX export: max |Δ| \(worst) against onnxruntime, max |logit| \(maxAbs)")
+        let keras = try ModelStore.load(ModelRequest(model: WeightStore.home.appendingPathComponent("parity/keras-v1/mobilenet_v2/model.keras").path))
+        let native = GradMode.withoutGrad { keras(x) }
+        let apart = zip(logits.data, native.data).map { abs($0 - $1) }.max()!
+        XCTAssertLessThanOrEqual(apart, 1e-4 * maxAbs, "the ONNX export and the .keras import of the same weights")
+        print("onnx parity keras_mobilenet_v2: max |Δlogit| vs onnxruntime = \(worst) (max |logit| \(maxAbs)); vs the .keras import \(apart)")
+    }
+
     func testExternalDataFromTheModelsFolder() throws {
         let (model, _, logits) = try check("resnet50_external")
         let plain = try check("resnet50").logits

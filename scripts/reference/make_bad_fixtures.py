@@ -3,6 +3,7 @@
 
 OUT/huge_declared.h5   a Keras-1-layout VGG16-named file whose first kernel declares (70000, 70000) float32
                        (19.6 GB) but stores nothing (h5py's unallocated dataset): refused before allocating.
+OUT/declared_exceeds_file.h5  the same with (4000, 4000) float32: 64 MB declared in a file of a few kB.
 OUT/lambda.keras       a Keras 3 model with a Lambda layer (Keras' own .keras writer).
 OUT/unknown_op.onnx    an ONNX graph with an Erf node (an op vizlab does not run).
 OUT/escape/model.onnx  an initializer whose external data location is ../outside.bin (outside the model's folder).
@@ -22,6 +23,13 @@ with h5py.File(os.path.join(out, "huge_declared.h5"), "w") as f:
     g = f.create_group("block1_conv1")
     g.attrs["weight_names"] = np.array([b"block1_conv1_W_1:0"])
     g.create_dataset("block1_conv1_W_1:0", shape=(70000, 70000), dtype="float32")  # never written: no storage
+
+# Declares 64 MB (under 4 GiB) in a file of a few kB: contiguous storage pointing past the end of the file.
+with h5py.File(os.path.join(out, "declared_exceeds_file.h5"), "w") as f:
+    f.attrs["layer_names"] = np.array([b"block1_conv1"])
+    g = f.create_group("block1_conv1")
+    g.attrs["weight_names"] = np.array([b"block1_conv1_W_1:0"])
+    g.create_dataset("block1_conv1_W_1:0", shape=(4000, 4000), dtype="float32")  # never written: no storage
 
 import keras
 inp = keras.Input((32, 32, 3))

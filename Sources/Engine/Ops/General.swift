@@ -337,3 +337,21 @@ public func slice(_ x: Tensor, ranges: [(axis: Int, start: Int, end: Int, step: 
     }
     return out
 }
+
+/// numpy `take(x, indices, axis)`: out.shape = x.shape[..<axis] + indicesShape + x.shape[axis+1...] (indices already
+/// made non-negative and in range by the caller).
+public func gather(_ x: Tensor, axis: Int, indices: [Int], indicesShape: [Int]) -> Tensor {
+    precondition((0..<x.rank).contains(axis) && indices.allSatisfy { (0..<x.shape[axis]).contains($0) }, "gather indices out of range")
+    let outer = x.shape[..<axis].reduce(1, *), len = x.shape[axis], inner = x.shape[(axis + 1)...].reduce(1, *)
+    var map = [Int](repeating: 0, count: outer * indices.count * inner)
+    var i = 0
+    for o in 0..<outer { for k in indices { for j in 0..<inner { map[i] = (o * len + k) * inner + j; i += 1 } } }
+    let xd = x.data
+    let out = Tensor(shape: Array(x.shape[..<axis]) + indicesShape + Array(x.shape[(axis + 1)...]), data: map.map { xd[$0] })
+    out.record(op: "gather", parents: [x]) { g in
+        var back = [Float](repeating: 0, count: x.count)
+        for (i, j) in map.enumerated() { back[j] += g[i] }
+        x.accumulate(back)
+    }
+    return out
+}

@@ -33,7 +33,7 @@ public final class ONNXGraph: @unchecked Sendable {
         "Div", "Concat", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Reshape", "Transpose", "Gemm", "MatMul",
         "Softmax", "Pad", "ReduceMean", "Squeeze", "Unsqueeze", "Constant", "Identity", "Dropout",
         // Static shape arithmetic (torch's TF-SAME padding exports): folded into constants at load.
-        "Cast", "ConstantOfShape", "Slice",
+        "Cast", "ConstantOfShape", "Slice", "Shape", "Gather",
     ]
 
     /// Largest file read (protobuf's own limit).

@@ -12,10 +12,15 @@ public final class ONNXModel: VisionModel, @unchecked Sendable {
     public let namedParameters: [(name: String, tensor: Tensor)]
     /// Layer name (node or output name) → the value it denotes.
     let valueOf: [String: String]
+    /// The graph takes [N, H, W, 3].
+    let channelsLast: Bool
 
     public init(graph: ONNXGraph, file: URL, sha256: String, preprocess: Preprocessing.Mode?) throws {
         self.graph = graph
-        let dims = graph.inputShape
+        var dims = graph.inputShape
+        // Keras' own ONNX export takes NHWC images: fed by permuting vizlab's NCHW input.
+        channelsLast = dims.count == 4 && dims[3] == 3 && dims[1] != 3
+        if channelsLast { dims = [dims[0], dims[3], dims[1], dims[2]] }
         guard dims.count == 4, dims[1] == nil || dims[1] == 3 else {
             throw ONNXError("the input '\(graph.input)' has shape \(dims.map { $0.map(String.init) ?? "?" }); vizlab feeds [N, 3, H, W] images", unsupported: true)
         }
@@ -25,7 +30,7 @@ public final class ONNXModel: VisionModel, @unchecked Sendable {
         var valueOf: [String: String] = [:]
         for l in graph.layerNames { valueOf[l.node] = l.value; if valueOf[l.value] == nil { valueOf[l.value] = l.value } }
         self.valueOf = valueOf
-        let rows = try ONNXModel.trace(graph, size: size)
+        let rows = try ONNXModel.trace(graph, size: size, channelsLast: channelsLast)
         layers = rows
         namedParameters = graph.constants.sorted { $0.key < $1.key }.compactMap { k, v in
             if case .float(let t) = v, t.count > 1 { return (k, t) }
@@ -68,21 +73,23 @@ public final class ONNXModel: VisionModel, @unchecked Sendable {
             values[name] = v
         }
         let out: [String: Tensor]
-        do { out = try graph.run(x, capture: Set(values.values)) } catch { preconditionFailure("\(spec.weightsFile): \(error)") }
+        do { out = try graph.run(channelsLast ? permute(x, [0, 2, 3, 1]) : x, capture: Set(values.values)) } catch {
+            preconditionFailure("\(spec.weightsFile): \(error)")
+        }
         return values.mapValues { out[$0]! }
     }
 
     public func layers(height: Int, width: Int) throws -> [LayerInfo] {
         if height == spec.inputSize && width == spec.inputSize { return layers }
         guard height == width else { throw ONNXError("an ONNX model takes square inputs") }
-        if let h = graph.inputShape[2], h != height { throw ONNXError("the graph's input is fixed at \(h)×\(h)") }
-        return try ONNXModel.trace(graph, size: height)
+        if let h = graph.inputShape[channelsLast ? 1 : 2], h != height { throw ONNXError("the graph's input is fixed at \(h)×\(h)") }
+        return try ONNXModel.trace(graph, size: height, channelsLast: channelsLast)
     }
 
     /// Layer rows by running the graph once on one image: shapes, multiply-adds, and receptive fields through the
     /// windowed ops (convs, pools, pads), a whole-image field after any op that mixes positions otherwise.
-    static func trace(_ graph: ONNXGraph, size: Int) throws -> [LayerInfo] {
-        let values = try GradMode.withoutGrad { try graph.trace(Tensor(zeros: [1, 3, size, size])) }
+    static func trace(_ graph: ONNXGraph, size: Int, channelsLast: Bool = false) throws -> [LayerInfo] {
+        let values = try GradMode.withoutGrad { try graph.trace(Tensor(zeros: channelsLast ? [1, size, size, 3] : [1, 3, size, size])) }
         struct Field { var rf: Int; var jump: Int; var start: Double }
         var fields: [String: Field] = [graph.input: Field(rf: 1, jump: 1, start: 0)]
         let whole = Field(rf: size, jump: size, start: Double(size - 1) / 2)

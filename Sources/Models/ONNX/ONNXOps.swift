@@ -236,7 +236,8 @@ enum ONNXOps {
             guard let v = x.first ?? nil else { throw ONNXError("missing input") }
             let to = int(n, "to", 1)
             switch Onnx_TensorProto.DataType(rawValue: to) {
-            case .float?, .double?, .float16?, .bfloat16?: return one(try tensor(v, "input"))
+            case .float?, .double?, .float16?: return one(try tensor(v, "input"))  // float16's rounding is within float32's tolerances
+            case .bfloat16?: throw unsupported("Cast to bfloat16 (vizlab computes in float32)")
             case .int64?, .int32?, .int16?, .int8?, .uint8?, .uint16?, .uint32?, .uint64?, .bool?:
                 if case .ints = v { return [v] }
                 let f = try tensor(v, "input")
@@ -273,6 +274,30 @@ enum ONNXOps {
             case .float(let f): return one(slice(f, ranges: ranges))
             case .ints(let i, let s):
                 let y = slice(Tensor(shape: s, data: i.map(Float.init)), ranges: ranges)
+                return [.ints(y.data.map { Int($0) }, shape: y.shape)]
+            }
+        case "Shape":
+            guard let v = x.first ?? nil else { throw ONNXError("missing input") }
+            let r = v.shape.count
+            func clamp(_ a: Int) -> Int { min(max(a < 0 ? a + r : a, 0), r) }
+            let start = clamp(int(n, "start", 0)), end = clamp(int(n, "end", r))
+            let dims = start < end ? Array(v.shape[start..<end]) : []
+            return [.ints(dims, shape: [dims.count])]
+        case "Gather":
+            guard let v = x.first ?? nil else { throw ONNXError("missing input") }
+            let idx = try intList(x.count > 1 ? x[1] : nil, "indices"), idxShape = x.count > 1 ? (x[1]?.shape ?? []) : []
+            let ax = try axis(int(n, "axis", 0), rank: v.shape.count)
+            let len = v.shape[ax]
+            let fixed = try idx.map { i -> Int in
+                let k = i < 0 ? i + len : i
+                guard (0..<len).contains(k) else { throw ONNXError("index \(i) out of range for axis \(ax) of \(v.shape)") }
+                return k
+            }
+            try bounded(Array(v.shape[..<ax]) + idxShape + Array(v.shape[(ax + 1)...]), "the gathered value")
+            switch v {
+            case .float(let f): return one(gather(f, axis: ax, indices: fixed, indicesShape: idxShape))
+            case .ints(let i, let s):
+                let y = gather(Tensor(shape: s, data: i.map(Float.init)), axis: ax, indices: fixed, indicesShape: idxShape)
                 return [.ints(y.data.map { Int($0) }, shape: y.shape)]
             }
         case "Conv": return one(try conv(n, try t(0), try t(1), x.count > 2 && x[2] != nil ? try t(2) : nil))

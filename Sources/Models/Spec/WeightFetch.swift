@@ -104,7 +104,7 @@ public enum WeightFetch {
 
     /// Streams `url` into `dest` (created anew), reporting progress; any HTTP status but 200 is an error.
     static func download(_ url: URL, to dest: URL, progress: @escaping Progress) throws {
-        FileManager.default.createFile(atPath: dest.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: dest.path, contents: nil)
         guard let handle = try? FileHandle(forWritingTo: dest) else { throw Failure(description: "cannot write \(dest.path)") }
         let delegate = Sink(handle: handle, progress: progress)
         let session = URLSession(configuration: .ephemeral, delegate: delegate, delegateQueue: nil)
