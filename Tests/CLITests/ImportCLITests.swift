@@ -85,7 +85,7 @@ final class ImportCLITests: VizlabCLITestCase {
     }
 
     func testBadImportsAreOneLineNonZeroAndWriteNothing() throws {
-        let bad = try fixtures("bad-v1")
+        let bad = try fixtures("bad-v2")
         for file in ["lambda.keras", "unknown_op.onnx", "escape/model.onnx", "huge.onnx", "huge_declared.h5", "declared_exceeds_file.h5"] {
             let out = scratch.appendingPathComponent("out-\(file.replacingOccurrences(of: "/", with: "_"))")
             let run = try vizlab(["channel", "x:1", "--steps", "2", "--out", out.path, "--model", bad.appendingPathComponent(file).path])

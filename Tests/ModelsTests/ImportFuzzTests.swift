@@ -9,7 +9,7 @@ import Engine
 /// `VIZLAB_FUZZ_ITERATIONS` (default 1500 per seed) sets the count; scripts/fuzz-importers runs 100,000 each and
 /// reports peak memory.
 final class ImportFuzzTests: XCTestCase {
-    static let seeds = WeightStore.home.appendingPathComponent("parity/bad-v1")
+    static let seeds = WeightStore.home.appendingPathComponent("parity/bad-v2")
     var iterations: Int { Int(ProcessInfo.processInfo.environment["VIZLAB_FUZZ_ITERATIONS"] ?? "") ?? 1500 }
 
     func seed(_ name: String) throws -> [UInt8] {

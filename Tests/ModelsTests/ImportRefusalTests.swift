@@ -5,7 +5,7 @@ import Engine
 /// Malformed Keras and ONNX files (written by h5py, Keras and onnx themselves: scripts/reference/make_bad_fixtures.py,
 /// and truncated / corrupted copies of the parity fixtures) are refused in one line naming the problem.
 final class ImportRefusalTests: XCTestCase {
-    static let bad = WeightStore.home.appendingPathComponent("parity/bad-v1")
+    static let bad = WeightStore.home.appendingPathComponent("parity/bad-v2")
     static let keras = WeightStore.home.appendingPathComponent("parity/keras-v1/mobilenet_v2")
     static let onnx = WeightStore.home.appendingPathComponent("parity/onnx-v1/mobilenet_v2")
 
