@@ -1,3 +1,4 @@
+#define _GNU_SOURCE  // pipe2
 #include "vz_hdf5.h"
 #include <hdf5.h>
 #include <stdio.h>
@@ -268,13 +269,14 @@ void vz_h5_free(void *p) { free(p); }
 
 // ---- Isolated reading (see the header) ---------------------------------------------------------------------------
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-typedef struct { int fd; int failed; uint64_t objects; uint64_t file_size; } dump_t;
+typedef struct { int fd; int failed; uint64_t objects; uint64_t file_size; uint64_t emitted; } dump_t;
 
 static void put(dump_t *d, const void *p, size_t n) {
     const char *c = p;
@@ -322,12 +324,14 @@ static void dump_dataset(dump_t *d, hid_t file, const char *path) {
     if (vz_h5_dataset_info(file, path, &rank, dims, &is_float, &elem, &stored, &filtered, err, sizeof err) != VZ_H5_OK) {
         put(d, "d", 1); put_str(d, path); put_str(d, err); return;
     }
-    uint64_t count = 1;
+    uint64_t count = 1, bound = 1;
     for (int i = 0; i < rank; i++) {
-        if (dims[i] != 0 && count > (UINT64_C(1) << 30) / dims[i]) { count = UINT64_MAX; break; }
+        uint64_t dim = dims[i] ? dims[i] : 1;  // a zero cannot hide a huge dimension
+        if (dims[i] > (UINT64_C(1) << 30) || bound > (UINT64_C(1) << 30) / dim) { bound = UINT64_MAX; break; }
+        bound *= dim;
         count *= dims[i];
     }
-    if (count > (UINT64_C(1) << 30)) { put(d, "d", 1); put_str(d, path); put_str(d, "declared shape exceeds 4 GiB"); return; }
+    if (bound > (UINT64_C(1) << 30)) { put(d, "d", 1); put_str(d, path); put_str(d, "declared shape exceeds 4 GiB"); return; }
     uint64_t declared = count * (elem ? elem : 1);
     if (elem > 8 || (!filtered && count > 0 && (declared > d->file_size || stored < declared))) {
         char m[256];
@@ -335,6 +339,12 @@ static void dump_dataset(dump_t *d, hid_t file, const char *path) {
                  (unsigned long long)(stored < d->file_size ? stored : d->file_size));
         put(d, "d", 1); put_str(d, path); put_str(d, m); return;
     }
+    // All datasets together: no more than twice the file (float16 widened to float32) plus 64 MiB — a compressed
+    // dataset or many links to one cannot make a small file expand into gigabytes.
+    if (d->emitted + count * 4 > 2 * d->file_size + (UINT64_C(64) << 20)) {
+        put(d, "d", 1); put_str(d, path); put_str(d, "the file's datasets together exceed twice its size"); return;
+    }
+    d->emitted += count * 4;
     float *buf = malloc(count ? count * 4 : 4);
     if (!buf) { put(d, "d", 1); put_str(d, path); put_str(d, "out of memory"); return; }
     if (vz_h5_read_floats(file, path, buf, count, err, sizeof err) != VZ_H5_OK) { free(buf); put(d, "d", 1); put_str(d, path); put_str(d, err); return; }
@@ -372,7 +382,8 @@ int vz_h5_dump(const char *path, const void *image, size_t image_size, uint64_t 
     H5open();
     quiet();
     int fds[2];
-    if (pipe(fds) < 0) return say(err, errlen, VZ_H5_ERROR, "cannot create a pipe");
+    // Close-on-exec: a program another thread spawns meanwhile must not hold the write end (the read would never end).
+    if (pipe2(fds, O_CLOEXEC) < 0) return say(err, errlen, VZ_H5_ERROR, "cannot create a pipe");
     pid_t pid = fork();
     if (pid < 0) { close(fds[0]); close(fds[1]); return say(err, errlen, VZ_H5_ERROR, "cannot fork"); }
     if (pid == 0) {
@@ -382,15 +393,25 @@ int vz_h5_dump(const char *path, const void *image, size_t image_size, uint64_t 
         int fatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGPIPE, SIGALRM};
         for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++) signal(fatal[i], SIG_DFL);
         alarm(seconds);
-        struct rlimit lim = {(rlim_t)16 << 30, (rlim_t)16 << 30}, none = {0, 0};
+        // Address space: what the child inherits, plus 1 GiB, plus 3× the file (its image, one tensor being read and
+        // its float32 copy), at most 16 GiB — a corrupt small file cannot make libhdf5 take gigabytes.
+        uint64_t inherited = 0;
+        FILE *statm = fopen("/proc/self/statm", "r");
+        if (statm) { unsigned long long pages = 0; if (fscanf(statm, "%llu", &pages) == 1) inherited = pages * (uint64_t)sysconf(_SC_PAGESIZE); fclose(statm); }
+        uint64_t bytes = path ? 0 : image_size;
+        if (path) { FILE *f = fopen(path, "rb"); if (f) { fseek(f, 0, SEEK_END); long n = ftell(f); bytes = n > 0 ? (uint64_t)n : 0; fclose(f); } }
+        uint64_t budget = (UINT64_C(1) << 30) + 3 * bytes;
+        if (budget > (UINT64_C(16) << 30)) budget = UINT64_C(16) << 30;
+        uint64_t cap = inherited + budget;
+        struct rlimit lim = {(rlim_t)cap, (rlim_t)cap}, none = {0, 0};
         setrlimit(RLIMIT_AS, &lim);
         setrlimit(RLIMIT_CORE, &none);  // a crash leaves no core file behind
-        dump_t d = {fds[1], 0, 0, 0};
+        dump_t d = {fds[1], 0, 0, 0, 0};
         vz_h5_id file = -1;
         char e[512] = "";
         int rc = path ? vz_h5_open_file(path, &file, e, sizeof e) : vz_h5_open_image(image, image_size, &file, e, sizeof e);
         if (rc != VZ_H5_OK) { put(&d, "E", 1); put_str(&d, e); _exit(0); }
-        if (path) { FILE *f = fopen(path, "rb"); if (f) { fseek(f, 0, SEEK_END); d.file_size = (uint64_t)ftell(f); fclose(f); } }
+        if (path) { FILE *f = fopen(path, "rb"); if (f) { fseek(f, 0, SEEK_END); long n = ftell(f); d.file_size = n > 0 ? (uint64_t)n : 0; fclose(f); } }
         else d.file_size = image_size;
         if (dump_group(&d, (hid_t)file, "/", 0) < 0) { put(&d, "E", 1); put_str(&d, "the file holds too many groups or nests them too deeply"); }
         put(&d, "Z", 1);

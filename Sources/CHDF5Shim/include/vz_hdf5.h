@@ -2,8 +2,8 @@
 #define VIZLAB_HDF5_H
 // Read-only C shims over libhdf5 for weight files. HDF5's type constants are macros over globals and its errors
 // print to stderr by default; these wrappers silence the library, bound every size before allocating, and return
-// an error code with the library's innermost message. Not thread-safe (Debian's libhdf5 is the serial build):
-// the Swift side serialises calls.
+// an error code with the library's innermost message. Debian's libhdf5 is the serial (not thread-safe) build:
+// vizlab calls these only inside the child process vz_h5_dump forks, one file per child.
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,7 +60,8 @@ void vz_h5_free(void *p);
 //   'D' path rank {u64 dim}*rank u64 bytes {float32}*  a numeric dataset, converted to float32 (or 'd' + message when
 //                                        it is refused: too large for the file or for 4 GiB)
 //   'E' message                          the child's error;  'Z' end
-// (strings and paths are u32 length + bytes, little-endian). The child's address space is limited, it is killed
+// (strings and paths are u32 length + bytes, little-endian). The child's address space is limited (what it inherits
+// + at most 1 GiB + 3× the file, capped at 16 GiB), it is killed
 // after `seconds`, and the parent reads at most `max_bytes`; a crash or a kill is reported as an error.
 int vz_h5_dump(const char *path, const void *image, size_t image_size, uint64_t max_bytes, unsigned seconds,
                uint8_t **out, size_t *out_size, char *err, size_t errlen);

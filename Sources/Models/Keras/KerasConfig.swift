@@ -152,6 +152,8 @@ public enum KerasConfig {
                 guard inputs.count >= 2 else { throw fail("adds \(inputs.count) input") }
                 k.add(name, inputs: inputs)
             case "Concatenate":
+                let total = inputs.compactMap { k.channels(of: $0) }.reduce(0) { $0 &+ $1 }
+                guard total <= 1 << 20 else { throw fail("concatenates \(total) channels") }
                 let axis = lc["axis"] as? Int ?? -1
                 guard axis == -1 || axis == 3 else { throw fail("concatenates axis \(axis), not the channels") }
                 k.concatenate(name, inputs: inputs)

@@ -27,10 +27,16 @@ public final class ONNXModel: VisionModel, @unchecked Sendable {
         if let h = dims[2], let w = dims[3], h != w { throw ONNXError("the input is \(h)×\(w); vizlab takes square inputs", unsupported: true) }
         let size = dims[2] ?? dims[3] ?? 224
         guard (16...4096).contains(size) else { throw ONNXError("input size \(size) is out of range (16…4096)") }
-        var valueOf: [String: String] = [:]
-        for l in graph.layerNames { valueOf[l.node] = l.value; if valueOf[l.value] == nil { valueOf[l.value] = l.value } }
-        self.valueOf = valueOf
         let rows = try ONNXModel.trace(graph, size: size, channelsLast: channelsLast)
+        // A batch of 2 must run too (renders and attacks batch their images): a graph that bakes in another batch
+        // beyond what vizlab adapts is refused now, not in the middle of a render.
+        let pair: [Int] = channelsLast ? [2, size, size, 3] : [2, 3, size, size]
+        _ = try GradMode.withoutGrad { try graph.run(Tensor(zeros: pair), capture: [graph.output]) }
+        // Layers are the nodes with float values (Shape, Gather… of sizes are not activations).
+        let named = Set(rows.map(\.name))
+        var valueOf: [String: String] = [:]
+        for l in graph.layerNames where named.contains(l.node) { valueOf[l.node] = l.value; if valueOf[l.value] == nil { valueOf[l.value] = l.value } }
+        self.valueOf = valueOf
         layers = rows
         namedParameters = graph.constants.sorted { $0.key < $1.key }.compactMap { k, v in
             if case .float(let t) = v, t.count > 1 { return (k, t) }
@@ -95,7 +101,7 @@ public final class ONNXModel: VisionModel, @unchecked Sendable {
         let whole = Field(rf: size, jump: size, start: Double(size - 1) / 2)
         var rows: [LayerInfo] = []
         for node in graph.nodes {
-            guard let outName = node.outputs.first, let out = values[outName] else { continue }
+            guard let outName = node.outputs.first, case .float? = values[outName], let out = values[outName] else { continue }
             let shape = Array(out.shape.dropFirst())
             let inField = node.inputs.first.flatMap { fields[$0] } ?? whole
             var field = inField, macs = 0
@@ -110,8 +116,10 @@ public final class ONNXModel: VisionModel, @unchecked Sendable {
                     macs = shape.reduce(1, *) * w.shape.dropFirst().reduce(1, *)
                 } else { kernel = ONNXOps.ints(node, "kernel_shape") ?? [1] }
                 if let g = try? ONNXOps.window(node, input: inShape, kernel: kernel), shape.count == 3 {
+                    // Saturated at the input size: a field never exceeds the image it is drawn on.
                     let extent = (max(g.kernel.0, g.kernel.1) - 1) * g.dilation + 1
-                    field = Field(rf: inField.rf + (extent - 1) * inField.jump, jump: inField.jump * g.stride,
+                    let rf = min(inField.rf + (extent - 1) * min(inField.jump, size), 1 << 20)
+                    field = Field(rf: rf, jump: min(inField.jump * g.stride, 1 << 20),
                                   start: inField.start + (Double(extent - 1) / 2 - Double(g.pads.0)) * Double(inField.jump))
                 } else { field = whole }
             case "Gemm", "MatMul":
@@ -130,7 +138,7 @@ public final class ONNXModel: VisionModel, @unchecked Sendable {
             case "Pad":
                 kind = .pad
                 if let pads = try? ONNXOps.intList(node.inputs.count > 1 ? (values[node.inputs[1]] ?? graph.constants[node.inputs[1]]) : nil, "pads"), pads.count == 8 {
-                    field.start = inField.start - Double(pads[2] * inField.jump)
+                    field.start = inField.start - Double(pads[2]) * Double(inField.jump)
                 }
             case "GlobalAveragePool", "ReduceMean": kind = .pool; field = whole
             case "Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze": kind = .flatten; if shape.count != 3 { field = whole }

@@ -25,9 +25,26 @@ enum ONNXOps {
     static func intList(_ v: ONNXValue?, _ what: String) throws -> [Int] {
         switch v {
         case .ints(let i, _)?: return i
-        case .float(let t)?: return t.data.map { Int($0) }
+        case .float(let t)?:
+            return try t.data.map { f in
+                guard f.isFinite, abs(f) < 9e15 else { throw ONNXError("\(what) value \(f) is not an integer vizlab can use") }
+                return Int(f)
+            }
         case nil: throw ONNXError("missing \(what)")
         }
+    }
+
+    /// A shape-only op (Slice, Gather, Concat, Reshape, Transpose, Squeeze, Flatten…) on integer values: run on a
+    /// tensor of element indices, so the integers themselves never pass through float32.
+    static func onInts(_ parts: [(values: [Int], shape: [Int])], _ f: ([Tensor]) throws -> Tensor) throws -> ONNXValue {
+        var all: [Int] = [], tensors: [Tensor] = []
+        for p in parts {
+            guard all.count + p.values.count <= 1 << 24 else { throw ONNXError("integer values too large") }
+            tensors.append(Tensor(shape: p.shape, data: (all.count..<(all.count + p.values.count)).map(Float.init)))
+            all += p.values
+        }
+        let y = try f(tensors)
+        return .ints(y.data.map { all[Int($0)] }, shape: y.shape)
     }
 
     static func scalar(_ v: ONNXValue?) throws -> Float? {
@@ -38,8 +55,8 @@ enum ONNXOps {
     }
 
     static func axis(_ a: Int, rank: Int) throws -> Int {
-        let r = a < 0 ? a + rank : a
-        guard (0..<max(rank, 1)).contains(r) else { throw ONNXError("axis \(a) of a rank-\(rank) tensor") }
+        let r = a < 0 ? a &+ rank : a
+        guard rank >= 1, (0..<rank).contains(r) else { throw ONNXError("axis \(a) of a rank-\(rank) tensor") }
         return r
     }
 
@@ -54,13 +71,16 @@ enum ONNXOps {
 
     /// `batch`: the batch the graph declares for its input and the one running now — a graph traced at a fixed batch
     /// (torch's `x.view(N, -1)` becomes Reshape to [N, -1]) then runs at any batch.
-    /// Largest value an op may produce (elements; 1 GiB of float32): a malformed graph cannot make it allocate more.
+    /// Largest value an op may produce (elements; 1 GiB of float32): no single op of a malformed graph allocates more
+    /// (a graph of many such values is not budgeted as a whole).
     static let maxElements = 1 << 28
 
+    /// Every dimension and the product of them (empty ones counted as 1, so a zero cannot hide a huge one).
     static func bounded(_ shape: [Int], _ what: String) throws {
         var n = 1
         for d in shape {
-            let (m, o) = n.multipliedReportingOverflow(by: max(d, 0))
+            guard d >= 0, d <= maxElements else { throw ONNXError("\(what) of shape \(shape) is too large") }
+            let (m, o) = n.multipliedReportingOverflow(by: max(d, 1))
             guard !o, m <= maxElements else { throw ONNXError("\(what) of shape \(shape) is too large") }
             n = m
         }
@@ -69,6 +89,14 @@ enum ONNXOps {
     static func run(_ n: Node, _ x: [ONNXValue?], opset: Int, batch: (declared: Int, actual: Int)? = nil) throws -> [ONNXValue] {
         func t(_ i: Int) throws -> Tensor { try tensor(i < x.count ? x[i] : nil, "input \(i)") }
         func one(_ v: Tensor) -> [ONNXValue] { [.float(v)] }
+        /// The first input with a new shape (integers stay integers).
+        func reshaped(_ shape: [Int]) throws -> [ONNXValue] {
+            switch x.first ?? nil {
+            case .ints(let iv, _)?: return [.ints(iv, shape: shape)]
+            case .float(let f)?: return one(f.reshaped(shape))
+            case nil: throw ONNXError("missing input")
+            }
+        }
         if n.outputs.count > 1, !["Dropout", "MaxPool", "BatchNormalization"].contains(n.opType) {
             throw unsupported("\(n.outputs.count) outputs")
         }
@@ -98,19 +126,26 @@ enum ONNXOps {
             if kind == .add, a.shape == b.shape { return one(add(a, b)) }
             return one(binary(a, b, kind))
         case "Concat":
-            let parts = try x.indices.map { try t($0) }
-            guard let first = parts.first else { throw ONNXError("no inputs") }
-            let ax = try axis(int(n, "axis", 1), rank: first.rank)
-            guard parts.allSatisfy({ $0.rank == first.rank && zip($0.shape, first.shape).enumerated().allSatisfy { $0.offset == ax || $0.element.0 == $0.element.1 } }) else {
-                throw ONNXError("shapes \(parts.map(\.shape)) do not concatenate along \(ax)")
+            let shapes = x.map { $0?.shape ?? [] }
+            guard let first = shapes.first, x.allSatisfy({ $0 != nil }) else { throw ONNXError("no inputs") }
+            let ax = try axis(int(n, "axis", 1), rank: first.count)
+            guard shapes.allSatisfy({ $0.count == first.count && zip($0, first).enumerated().allSatisfy { $0.offset == ax || $0.element.0 == $0.element.1 } }) else {
+                throw ONNXError("shapes \(shapes) do not concatenate along \(ax)")
             }
-            return one(ax == 1 && first.rank == 4 ? concatChannels(parts) : concat(parts, axis: ax))
+            var out = first
+            out[ax] = shapes.map { $0[ax] }.reduce(0) { $0 &+ $1 }
+            try bounded(out, "the concatenation")
+            if x.allSatisfy({ if case .ints? = $0 { return true }; return false }) {
+                return [try onInts(x.map { if case let .ints(v, s)? = $0 { return (v, s) }; return ([], []) }) { concat($0, axis: ax) }]
+            }
+            let parts = try x.indices.map { try t($0) }
+            return one(ax == 1 && first.count == 4 ? concatChannels(parts) : concat(parts, axis: ax))
         case "Flatten":
             let v = try t(0)
             let a = int(n, "axis", 1), ax = a < 0 ? a + v.rank : a
             guard (0...v.rank).contains(ax) else { throw ONNXError("axis \(a) of a rank-\(v.rank) tensor") }
             let outer = v.shape[..<ax].reduce(1, *)
-            return one(v.reshaped([outer, v.count / max(outer, 1)]))
+            return try reshaped([outer, v.count / max(outer, 1)])
         case "Reshape":
             let v = try t(0)
             var shape = try intList(x.count > 1 ? x[1] : nil, "shape")
@@ -120,17 +155,22 @@ enum ONNXOps {
                 guard i < v.rank else { throw ONNXError("shape \(shape): 0 copies a dimension the input lacks") }
                 shape[i] = v.shape[i]
             }
+            guard shape.allSatisfy({ $0 >= -1 }), shape.filter({ $0 == -1 }).count <= 1 else { throw ONNXError("cannot reshape \(v.shape) to \(shape)") }
             if let i = shape.firstIndex(of: -1) {
-                let rest = shape.enumerated().filter { $0.offset != i }.map(\.element).reduce(1, *)
+                let others = shape.enumerated().filter { $0.offset != i }.map(\.element)
+                try bounded(others, "the reshaped value")
+                let rest = others.reduce(1, *)
                 guard rest > 0, v.count % rest == 0 else { throw ONNXError("cannot reshape \(v.shape) to \(shape)") }
                 shape[i] = v.count / rest
             }
-            guard shape.allSatisfy({ $0 >= 0 }), shape.reduce(1, *) == v.count else { throw ONNXError("cannot reshape \(v.shape) to \(shape)") }
-            return one(v.reshaped(shape))
+            try bounded(shape, "the reshaped value")
+            guard shape.reduce(1, *) == v.count else { throw ONNXError("cannot reshape \(v.shape) to \(shape)") }
+            return try reshaped(shape)
         case "Transpose":
             let v = try t(0)
             let perm = ints(n, "perm") ?? Array((0..<v.rank).reversed())
             guard perm.count == v.rank, Set(perm) == Set(0..<v.rank) else { throw ONNXError("perm \(perm) of shape \(v.shape)") }
+            if case let .ints(iv, sh)? = x.first { return [try onInts([(iv, sh)]) { permute($0[0], perm) }] }
             return one(permute(v, perm))
         case "Squeeze", "Unsqueeze":
             let v = try t(0)
@@ -147,7 +187,7 @@ enum ONNXOps {
                 guard Set(axes).count == axes.count else { throw ONNXError("repeated axes \(axesIn)") }
                 for a in axes { shape.insert(1, at: a) }
             }
-            return one(v.reshaped(shape))
+            return try reshaped(shape)
         case "Softmax":
             let v = try t(0)
             if opset < 13 {  // coerced to 2-D at `axis` (default 1), softmax over the second dimension
@@ -184,6 +224,7 @@ enum ONNXOps {
             let alpha = float(n, "alpha", 1), beta = float(n, "beta", 1)
             let transA = int(n, "transA", 0) != 0, transB = int(n, "transB", 0) != 0
             guard (transA ? a.shape[0] : a.shape[1]) == (transB ? b.shape[1] : b.shape[0]) else { throw ONNXError("Gemm of \(a.shape) and \(b.shape)") }
+            try bounded([transA ? a.shape[1] : a.shape[0], transB ? b.shape[0] : b.shape[1]], "the product")
             var y: Tensor
             if !transA, transB, x.count > 2, let cv = x[2], alpha == 1, beta == 1, case let .float(c) = cv, c.shape == [b.shape[0]] {
                 y = linear(a, b, bias: c)  // the common Linear export, on the engine's GEMM
@@ -203,7 +244,8 @@ enum ONNXOps {
         case "BatchNormalization":
             if int(n, "training_mode", 0) != 0 || n.outputs.dropFirst().contains(where: { !$0.isEmpty }) { throw unsupported("BatchNormalization in training mode") }
             let v = try t(0), s = try t(1), b = try t(2), m = try t(3), va = try t(4)
-            let c = v.rank >= 2 ? v.shape[1] : 0
+            guard v.rank >= 2 else { throw ONNXError("input \(v.shape) has no channel axis") }
+            let c = v.shape[1]
             guard [s, b, m, va].allSatisfy({ $0.count == c }) else { throw ONNXError("parameters do not have \(c) channels") }
             let eps = float(n, "epsilon", 1e-5)
             if v.rank == 4 { return one(batchNorm(v, BatchNormParameters(gamma: s.data, beta: b.data, mean: m.data, variance: va.data, eps: eps))) }
@@ -241,7 +283,7 @@ enum ONNXOps {
             case .int64?, .int32?, .int16?, .int8?, .uint8?, .uint16?, .uint32?, .uint64?, .bool?:
                 if case .ints = v { return [v] }
                 let f = try tensor(v, "input")
-                return [.ints(f.data.map { $0.isFinite ? Int($0.rounded(.towardZero)) : 0 }, shape: f.shape)]
+                return [.ints(f.data.map { $0.isFinite && abs($0) < 9e15 ? Int($0.rounded(.towardZero)) : 0 }, shape: f.shape)]
             default: throw unsupported("Cast to type \(to)")
             }
         case "ConstantOfShape":
@@ -257,6 +299,7 @@ enum ONNXOps {
         case "Slice":
             guard let v = x.first ?? nil else { throw ONNXError("missing input") }
             let shape = v.shape
+            try bounded(shape, "the sliced value")
             let starts = try intList(x.count > 1 ? x[1] : nil, "starts"), ends = try intList(x.count > 2 ? x[2] : nil, "ends")
             let axes = try (x.count > 3 && x[3] != nil ? intList(x[3], "axes") : Array(0..<starts.count)).map { try axis($0, rank: shape.count) }
             let steps = x.count > 4 && x[4] != nil ? try intList(x[4], "steps") : [Int](repeating: 1, count: starts.count)
@@ -266,15 +309,14 @@ enum ONNXOps {
             var ranges: [(axis: Int, start: Int, end: Int, step: Int)] = []
             for i in starts.indices {
                 let dim = shape[axes[i]], step = steps[i]
+                guard step > Int.min / 2, step < Int.max / 2 else { throw ONNXError("step \(step)") }
                 var s = starts[i] < 0 ? starts[i] &+ dim : starts[i], e = ends[i] < 0 ? ends[i] &+ dim : ends[i]
                 if step > 0 { s = min(max(s, 0), dim); e = min(max(e, 0), dim) } else { s = min(max(s, 0), dim - 1); e = min(max(e, -1), dim - 1) }
                 ranges.append((axes[i], s, e, step))
             }
             switch v {
             case .float(let f): return one(slice(f, ranges: ranges))
-            case .ints(let i, let s):
-                let y = slice(Tensor(shape: s, data: i.map(Float.init)), ranges: ranges)
-                return [.ints(y.data.map { Int($0) }, shape: y.shape)]
+            case .ints(let i, let s): return [try onInts([(i, s)]) { slice($0[0], ranges: ranges) }]
             }
         case "Shape":
             guard let v = x.first ?? nil else { throw ONNXError("missing input") }
@@ -296,9 +338,7 @@ enum ONNXOps {
             try bounded(Array(v.shape[..<ax]) + idxShape + Array(v.shape[(ax + 1)...]), "the gathered value")
             switch v {
             case .float(let f): return one(gather(f, axis: ax, indices: fixed, indicesShape: idxShape))
-            case .ints(let i, let s):
-                let y = gather(Tensor(shape: s, data: i.map(Float.init)), axis: ax, indices: fixed, indicesShape: idxShape)
-                return [.ints(y.data.map { Int($0) }, shape: y.shape)]
+            case .ints(let i, let s): return [try onInts([(i, s)]) { gather($0[0], axis: ax, indices: fixed, indicesShape: idxShape) }]
             }
         case "Conv": return one(try conv(n, try t(0), try t(1), x.count > 2 && x[2] != nil ? try t(2) : nil))
         case "MaxPool", "AveragePool":
@@ -348,7 +388,7 @@ enum ONNXOps {
     static func conv(_ n: Node, _ x: Tensor, _ w: Tensor, _ b: Tensor?) throws -> Tensor {
         guard x.rank == w.rank, x.rank == 3 || x.rank == 4 else { throw unsupported("Conv of \(x.shape) with \(w.shape) (1-D and 2-D only)") }
         let groups = int(n, "group", 1)
-        guard groups >= 1, x.shape[1] % groups == 0, w.shape[0] % groups == 0, w.shape[1] * groups == x.shape[1] else {
+        guard groups >= 1, groups <= 1 << 20, x.shape[1] % groups == 0, w.shape[0] % groups == 0, w.shape[1] &* groups == x.shape[1] else {
             throw ONNXError("weight \(w.shape) does not fit input \(x.shape) in \(groups) groups")
         }
         if let b { guard b.count == w.shape[0] else { throw ONNXError("bias of \(b.count) for \(w.shape[0]) filters") } }
@@ -359,6 +399,7 @@ enum ONNXOps {
         if let o = WindowGeometry.outputSize(inH: x4.shape[2], inW: x4.shape[3], kH: g.kernel.0, kW: g.kernel.1, stride: g.stride, dilation: g.dilation,
                                              padding: .explicit(top: g.pads.0, bottom: g.pads.2, left: g.pads.1, right: g.pads.3)) {
             try bounded([x.shape[0], w.shape[0], o.h, o.w], "the conv output")
+            try bounded([w.shape[1], g.kernel.0, g.kernel.1, o.h, o.w], "the conv's work space")
         }
         guard WindowGeometry.outputSize(inH: x4.shape[2], inW: x4.shape[3], kH: g.kernel.0, kW: g.kernel.1, stride: g.stride, dilation: g.dilation,
                                         padding: .explicit(top: g.pads.0, bottom: g.pads.2, left: g.pads.1, right: g.pads.3)) != nil else {

@@ -33,12 +33,13 @@ enum ONNXTensorReader {
 
     static func decode(_ t: Onnx_TensorProto, folder: URL?, what: String) throws -> ONNXValue {
         let name = t.name.isEmpty ? what : "tensor '\(t.name)'"
-        var count = 1
+        var count = 1, bound = 1
         for d in t.dims {
             guard d >= 0, d <= Int64(maxElements) else { throw ONNXError("\(name): dimension \(d) is out of range") }
-            let (c, o) = count.multipliedReportingOverflow(by: Int(d))
-            guard !o, c <= maxElements else { throw ONNXError("\(name): declared shape \(t.dims) exceeds 4 GiB") }
-            count = c
+            let (b, o) = bound.multipliedReportingOverflow(by: max(Int(d), 1))  // a zero cannot hide a huge dimension
+            guard !o, b <= maxElements else { throw ONNXError("\(name): declared shape \(t.dims) exceeds 4 GiB") }
+            bound = b
+            count *= Int(d)
         }
         let shape = t.dims.map { Int($0) }
         guard let type = Onnx_TensorProto.DataType(rawValue: Int(t.dataType)) else { throw ONNXError("\(name): unknown data type \(t.dataType)") }
@@ -108,12 +109,19 @@ enum ONNXTensorReader {
         guard !location.hasPrefix("/"), !location.split(separator: "/").contains(".."), target.path.hasPrefix(root + "/") else {
             throw ONNXError("\(name): external data path '\(location)' leaves the model's folder")
         }
-        let offset = Int(entries["offset"] ?? "0") ?? -1, length = entries["length"].flatMap { Int($0) } ?? bytes
-        guard offset >= 0, length == bytes else { throw ONNXError("\(name): external data offset \(entries["offset"] ?? "") / length \(entries["length"] ?? "") do not fit \(bytes) bytes") }
-        guard let handle = try? FileHandle(forReadingFrom: target) else { throw ONNXError("\(name): external data file '\(location)' cannot be read") }
-        defer { try? handle.close() }
+        let offset = Int(entries["offset"] ?? "0") ?? -1, length = entries["length"].map { Int($0) ?? -1 } ?? bytes
+        guard offset >= 0, offset <= Int.max / 2, length == bytes else { throw ONNXError("\(name): external data offset \(entries["offset"] ?? "") / length \(entries["length"] ?? "") do not fit \(bytes) bytes") }
+        // Opened without following a last symlink and without blocking (a FIFO), and only a regular file is read.
+        let fd = open(target.path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { throw ONNXError("\(name): external data file '\(location)' cannot be read") }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw ONNXError("\(name): external data '\(location)' is not a regular file")
+        }
+        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         let size = (try? handle.seekToEnd()).map(Int.init) ?? 0
-        guard offset + length <= size else { throw ONNXError("\(name): external data '\(location)' holds \(size) bytes, the tensor needs \(offset)+\(length)") }
+        guard length <= size, offset <= size - length else { throw ONNXError("\(name): external data '\(location)' holds \(size) bytes, the tensor needs \(offset)+\(length)") }
         try handle.seek(toOffset: UInt64(offset))
         guard let data = try handle.read(upToCount: length), data.count == length else { throw ONNXError("\(name): external data '\(location)' is truncated") }
         return data

@@ -4,8 +4,9 @@ import Foundation
 /// A read-only HDF5 file through libhdf5 — read in a child process (`vz_h5_dump` in Sources/CHDF5Shim): libhdf5
 /// itself can crash on a corrupt file (the fuzzer found one in its global-heap reader), and a crash there must be a
 /// refused file, not a dead vizlab. The child walks every group and sends groups, string attributes and numeric
-/// datasets (as float32) back; this type answers the Keras readers' questions from that record stream. Sizes are
-/// bounded in the child (4 GiB per tensor, no more than the file holds when stored uncompressed) and here.
+/// datasets (as float32) back; this type answers the Keras readers' questions from that record stream, parsed in place.
+/// Sizes are bounded in the child (4 GiB per tensor; no more than the file holds when stored uncompressed; all
+/// datasets together at most twice the file + 64 MiB) and again here.
 final class HDF5File {
     struct Failure: Error, CustomStringConvertible {
         var message: String
@@ -14,11 +15,12 @@ final class HDF5File {
 
     enum Kind { case missing, group, dataset, other }
 
-    /// Most bytes accepted from the reader (all tensors of a file, as float32).
-    static let maxBytes: UInt64 = 8 << 30
+    /// Most bytes accepted from the reader: twice the file (float16 tensors arrive as float32) + 64 MiB, ≤ 8 GiB.
+    static func maxBytes(_ fileSize: UInt64) -> UInt64 { min(8 << 30, 2 * fileSize + (64 << 20)) }
 
     let name: String
-    private let stream: [UInt8]
+    /// The child's record stream, parsed in place (freed with this object).
+    private let stream: UnsafeBufferPointer<UInt8>
     private var kinds: [String: Kind] = ["/": .group]
     private var children: [String: [String]] = [:]
     private var attributes: [String: [String: [String]]] = [:]
@@ -27,8 +29,10 @@ final class HDF5File {
 
     init(path: String) throws {
         name = (path as NSString).lastPathComponent
-        let size = ((try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? NSNumber)?.uint64Value ?? 0
-        stream = try HDF5File.dump { out, outSize, err in vz_h5_dump(path, nil, 0, HDF5File.maxBytes, HDF5File.seconds(size), out, outSize, err, 512) }
+        // The size of what the path points at (a symlink's own size is a few bytes).
+        let real = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        let size = ((try? FileManager.default.attributesOfItem(atPath: real)[.size]) as? NSNumber)?.uint64Value ?? 0
+        stream = try HDF5File.dump { out, outSize, err in vz_h5_dump(path, nil, 0, HDF5File.maxBytes(size), HDF5File.seconds(size), out, outSize, err, 512) }
         try parse()
     }
 
@@ -37,7 +41,7 @@ final class HDF5File {
         self.name = name
         stream = try image.withUnsafeBytes { raw in
             try HDF5File.dump { out, outSize, err in
-                vz_h5_dump(nil, raw.baseAddress, raw.count, HDF5File.maxBytes, HDF5File.seconds(UInt64(raw.count)), out, outSize, err, 512)
+                vz_h5_dump(nil, raw.baseAddress, raw.count, HDF5File.maxBytes(UInt64(raw.count)), HDF5File.seconds(UInt64(raw.count)), out, outSize, err, 512)
             }
         }
         try parse()
@@ -46,14 +50,15 @@ final class HDF5File {
     /// The child's time limit: 3 s plus a second per 20 MB (VGG16's 553 MB: 30 s; it reads in about 2).
     static func seconds(_ bytes: UInt64) -> UInt32 { UInt32(3 + min(bytes / 20_000_000, 3600)) }
 
-    private static func dump(_ body: (UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>, UnsafeMutablePointer<Int>, UnsafeMutablePointer<CChar>) -> Int32) throws -> [UInt8] {
+    private static func dump(_ body: (UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>, UnsafeMutablePointer<Int>, UnsafeMutablePointer<CChar>) -> Int32) throws -> UnsafeBufferPointer<UInt8> {
         var out: UnsafeMutablePointer<UInt8>?, size = 0
         var err = [CChar](repeating: 0, count: 512)
         let rc = err.withUnsafeMutableBufferPointer { body(&out, &size, $0.baseAddress!) }
-        defer { vz_h5_free(out) }
-        guard rc == VZ_H5_OK, let out else { throw Failure(message: String(cString: err)) }
-        return Array(UnsafeBufferPointer(start: out, count: size))
+        guard rc == VZ_H5_OK, let out else { vz_h5_free(out); throw Failure(message: String(cString: err)) }
+        return UnsafeBufferPointer(start: out, count: size)
     }
+
+    deinit { vz_h5_free(UnsafeMutableRawPointer(mutating: stream.baseAddress)) }
 
     private func parse() throws {
         var at = 0
@@ -94,9 +99,12 @@ final class HDF5File {
             case UInt8(ascii: "D"):
                 let path = try str(), rank = try u32()
                 guard rank <= 8 else { throw bad() }
-                let shape = try (0..<rank).map { _ in Int(try u64()) }
+                let dims = try (0..<rank).map { _ in try u64() }
+                guard dims.allSatisfy({ $0 <= 1 << 30 }) else { throw bad() }
+                let shape = dims.map { Int($0) }
                 let bytes = try u64()
-                guard bytes % 4 == 0, bytes <= UInt64(stream.count - at), shape.reduce(1, *) * 4 == Int(bytes) else { throw bad() }
+                guard bytes % 4 == 0, bytes <= UInt64(stream.count - at), shape.reduce(1) { $0 &* max($1, 1) } <= 1 << 30,
+                      shape.reduce(1, *) * 4 == Int(bytes) else { throw bad() }
                 datasets[path] = (shape, at, Int(bytes) / 4)
                 at += Int(bytes)
                 register(path, .dataset)
@@ -126,9 +134,8 @@ final class HDF5File {
     func floats(_ path: String) throws -> (shape: [Int], data: [Float]) {
         if let why = refusals[path] { throw Failure(message: "\(path): \(why)") }
         guard let d = datasets[path] else { throw Failure(message: "\(path): no such dataset") }
-        let data = stream.withUnsafeBytes { raw in
-            (0..<d.count).map { raw.loadUnaligned(fromByteOffset: d.offset + 4 * $0, as: Float.self) }
-        }
+        let raw = UnsafeRawBufferPointer(stream)
+        let data = (0..<d.count).map { raw.loadUnaligned(fromByteOffset: d.offset + 4 * $0, as: Float.self) }
         return (d.shape, data)
     }
 }

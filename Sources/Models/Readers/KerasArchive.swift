@@ -22,10 +22,10 @@ public enum KerasArchive {
         let zip: ZipArchive
         do { zip = try ZipArchive(bytes) } catch let e as ZipArchive.Malformed {
             throw fail("not a .keras archive (\(e.reason))")
-        }
+        } catch { throw fail("not a .keras archive (\(error))") }
         let imported: KerasConfig.Imported, weights: KerasHDF5.File
         do {
-            imported = try KerasConfig.build(json: Data(try zip.data("config.json")))
+            imported = try KerasConfig.build(json: Data(try zip.data("config.json", maxBytes: KerasConfig.maxBytes)))
             weights = try KerasHDF5.read(image: Array(try zip.data("model.weights.h5")), name: "model.weights.h5")
         } catch let e as ZipArchive.Malformed { throw fail(e.reason) } catch { throw fail(error) }
         guard weights.layout == .keras3 else { throw fail("model.weights.h5 is not in Keras 3's layout") }
@@ -43,7 +43,7 @@ public enum KerasArchive {
                 if case .add = n.op { return true }
                 return false
             }.map(\.name)
-            let gallery = stride(from: max(spatial.count - 1, 0), through: 0, by: -max(spatial.count / 5, 1)).prefix(5).reversed().map { spatial[$0] }
+            let gallery = spatial.isEmpty ? [] : stride(from: spatial.count - 1, through: 0, by: -max(spatial.count / 5, 1)).prefix(5).reversed().map { spatial[$0] }
             var units = 0
             if let n = imported.graph.node(named: imported.logits), case let .dense(u) = n.op { units = u }
             let labels = units == 1000 || units == 0 ? ImageNetLabels.shared.lines : (0..<units).map { "class \($0)" }

@@ -1,8 +1,8 @@
 import CZlib
 import Engine
 /// A minimal read-only zip reader: central directory, stored entries (what `torch.save` and Keras write) and
-/// deflated ones (PyPI wheels), inflated through zlib into at most the declared size (and no more than 1000× the
-/// compressed bytes: a zip bomb is refused).
+/// deflated ones (PyPI wheels), inflated through zlib into exactly the declared size — at most 4 GiB, at most 1000× the
+/// compressed bytes, and at most what the caller allows for that entry.
 struct ZipArchive {
     struct Entry { let name: String; let method: Int; let size: Int; let uncompressed: Int; let localHeader: Int }
     struct Malformed: Error { let reason: String }
@@ -44,9 +44,12 @@ struct ZipArchive {
         }
     }
 
-    /// The bytes of a stored entry.
-    func data(_ name: String) throws -> ArraySlice<UInt8> {
+    /// The bytes of an entry (inflated when deflated), refused beyond `maxBytes` before anything is allocated.
+    func data(_ name: String, maxBytes: Int = Int(UInt32.max)) throws -> ArraySlice<UInt8> {
         guard let e = entries[name] else { throw Malformed(reason: "zip entry '\(name)' is missing") }
+        guard e.uncompressed <= maxBytes, e.method == 8 || e.size <= maxBytes else {
+            throw Malformed(reason: "zip entry '\(name)' is \(e.uncompressed) bytes (more than \(maxBytes))")
+        }
         guard e.method == 0 || e.method == 8 else { throw Malformed(reason: "zip entry '\(name)' uses compression method \(e.method) (stored or deflated only)") }
         var r = ByteReader(bytes, from: e.localHeader)
         guard try r.uint(4) == 0x0403_4B50 else { throw Malformed(reason: "bad zip local header for '\(name)'") }

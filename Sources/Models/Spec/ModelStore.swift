@@ -217,7 +217,8 @@ public enum FileHash {
     public static func md5(_ url: URL) throws -> String { try hashes(url, md5: true).md5! }
 
     static func hashes(_ url: URL, md5 wantMD5: Bool) throws -> Entry {
-        let attrs = try FileManager.default.attributesOfItem(atPath: url.path)
+        // Keyed by what the path points at: a symlink's own size and time say nothing of its target.
+        let attrs = try FileManager.default.attributesOfItem(atPath: url.resolvingSymlinksInPath().path)
         let size = (attrs[.size] as? NSNumber)?.intValue ?? -1
         let mtime = (attrs[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
         let store = WeightStore.home.appendingPathComponent("hashes.json")

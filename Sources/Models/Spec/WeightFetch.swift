@@ -39,6 +39,11 @@ public enum WeightFetch {
         let dest = dir.appendingPathComponent(file.fileName)
         if FileManager.default.fileExists(atPath: dest.path), (try? verify(dest, file)) != nil { return (dest, false) }
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        // An interrupted fetch (killed, Ctrl-C) leaves its partial file: removed once its process is gone.
+        for left in (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? [] where left.hasPrefix(".\(file.fileName).partial-") {
+            let pid = Int32(left.dropFirst(".\(file.fileName).partial-".count).prefix { $0.isNumber }) ?? 0
+            if pid > 0, kill(pid, 0) != 0 { try? FileManager.default.removeItem(at: dir.appendingPathComponent(left)) }
+        }
         let partial = dir.appendingPathComponent(".\(file.fileName).partial-\(getpid())")
         defer { try? FileManager.default.removeItem(at: partial) }
         if source.hasSuffix("/json") {
