@@ -411,8 +411,7 @@ int vz_h5_dump(const char *path, const void *image, size_t image_size, uint64_t 
         char e[512] = "";
         int rc = path ? vz_h5_open_file(path, &file, e, sizeof e) : vz_h5_open_image(image, image_size, &file, e, sizeof e);
         if (rc != VZ_H5_OK) { put(&d, "E", 1); put_str(&d, e); _exit(0); }
-        if (path) { FILE *f = fopen(path, "rb"); if (f) { fseek(f, 0, SEEK_END); long n = ftell(f); d.file_size = n > 0 ? (uint64_t)n : 0; fclose(f); } }
-        else d.file_size = image_size;
+        d.file_size = bytes;
         if (dump_group(&d, (hid_t)file, "/", 0) < 0) { put(&d, "E", 1); put_str(&d, "the file holds too many groups or nests them too deeply"); }
         put(&d, "Z", 1);
         _exit(0);

@@ -10,26 +10,6 @@ final class ReaderFuzzTests: XCTestCase {
     let fixtures = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent("checkpoint")
     var iterations: Int { Int(ProcessInfo.processInfo.environment["VIZLAB_FUZZ_ITERATIONS"] ?? "") ?? 1500 }
 
-    func mutate(_ seed: [UInt8], _ rng: inout TestRNG) -> [UInt8] {
-        var b = seed
-        for _ in 0..<Int.random(in: 1...4, using: &rng) {
-            guard !b.isEmpty else { break }
-            let at = Int.random(in: 0..<b.count, using: &rng)
-            switch Int.random(in: 0..<6, using: &rng) {
-            case 0: b[at] ^= UInt8(1 << Int.random(in: 0..<8, using: &rng))
-            case 1: b[at] = UInt8.random(in: 0...255, using: &rng)
-            case 2: b.removeSubrange(at..<b.count)
-            case 3: b.insert(contentsOf: (0..<Int.random(in: 1...16, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }, at: at)
-            case 4:  // a huge little-endian length where one may be
-                let v = [UInt64.max, 1 << 40, 1 << 31, UInt64(b.count) * 8][Int.random(in: 0..<4, using: &rng)]
-                for i in 0..<min(8, b.count - at) { b[at + i] = UInt8((v >> (8 * UInt64(i))) & 0xFF) }
-            default:  // a digit in text (JSON sizes, shapes)
-                if let d = b[at...].firstIndex(where: { (48...57).contains($0) }) { b[d] = UInt8.random(in: 48...57, using: &rng) }
-            }
-        }
-        return b
-    }
-
     /// Runs `load` on mutations of `seed`; returns (loaded, refused, slowest seconds).
     func fuzz(_ seed: [UInt8], name: String, _ load: (URL) throws -> Void) throws -> (Int, Int, Double) {
         var rng = TestRNG(seed: UInt64(seed.count))

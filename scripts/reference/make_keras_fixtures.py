@@ -27,7 +27,7 @@ import os
 
 os.environ["KERAS_BACKEND"] = "torch"
 
-import gc, hashlib, io, json, math, sys, time, zipfile  # noqa: E402
+import gc, io, math, sys, time, zipfile  # noqa: E402
 
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402
@@ -37,6 +37,9 @@ from PIL import Image  # noqa: E402
 import keras  # noqa: E402
 from keras.src.layers.normalization.batch_normalization import BatchNormalization  # noqa: E402
 from keras.src.legacy.saving import legacy_h5_format  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_parity_fixtures import write_bin, write_json, sha256  # noqa: E402  (one copy of the fixture writers)
 
 SAMPLES = os.path.join(os.environ.get("VIZLAB_HOME") or os.path.expanduser("~/.cache/vizlab"), "samples")
 PHOTOS = ["chelsea.png", "coffee.png"]
@@ -62,24 +65,6 @@ def log(msg):
 
 def fail(msg):
     raise SystemExit("make_keras_fixtures: error: " + msg)
-
-
-def write_bin(path, array):
-    with open(path, "wb") as f:
-        f.write(np.ascontiguousarray(array, dtype="<f4").tobytes())
-
-
-def write_json(path, obj):
-    with open(path, "w") as f:
-        f.write("{\n" + ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}" for k, v in obj.items()) + "\n}\n")
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # ------------------------------------------------------------------------------------------------ inputs

@@ -26,20 +26,8 @@ public func broadcastShape(_ a: [Int], _ b: [Int]) -> [Int]? {
 
 /// For each element of `out`, the flat index into a tensor of shape `shape` broadcast to it.
 func broadcastIndex(_ shape: [Int], to out: [Int]) -> [Int] {
-    let n = out.reduce(1, *), r = out.count
-    let padded = [Int](repeating: 1, count: r - shape.count) + shape
-    let src = strides(padded).enumerated().map { padded[$0.offset] == 1 ? 0 : $0.element }
-    var index = [Int](repeating: 0, count: n), pos = [Int](repeating: 0, count: r), flat = 0
-    for i in 0..<n {
-        index[i] = flat
-        var d = r - 1
-        while d >= 0 {
-            pos[d] += 1; flat += src[d]
-            if pos[d] < out[d] { break }
-            flat -= src[d] * pos[d]; pos[d] = 0; d -= 1
-        }
-    }
-    return index
+    let padded = [Int](repeating: 1, count: out.count - shape.count) + shape
+    return stridedIndex(out, strides: strides(padded).enumerated().map { padded[$0.offset] == 1 ? 0 : $0.element })
 }
 
 public enum BinaryKind: String, Sendable { case add, sub, mul, div, pow }
@@ -86,7 +74,7 @@ public func binary(_ a: Tensor, _ b: Tensor, _ kind: BinaryKind) -> Tensor {
 public func permute(_ x: Tensor, _ perm: [Int]) -> Tensor {
     precondition(perm.count == x.rank && Set(perm) == Set(0..<x.rank), "permutation \(perm) of a rank-\(x.rank) tensor")
     let shape = perm.map { x.shape[$0] }, xs = strides(x.shape)
-    let map = broadcastIndexPermuted(shape, strides: perm.map { xs[$0] })
+    let map = stridedIndex(shape, strides: perm.map { xs[$0] })
     let xd = x.data
     let out = Tensor(shape: shape, data: map.map { xd[$0] })
     out.record(op: "permute", parents: [x]) { g in
@@ -97,8 +85,8 @@ public func permute(_ x: Tensor, _ perm: [Int]) -> Tensor {
     return out
 }
 
-/// Source index of each output element for a walk with the given source strides.
-func broadcastIndexPermuted(_ shape: [Int], strides src: [Int]) -> [Int] {
+/// Source index of each element of a walk over `shape` that steps the source by `src` per axis (0: broadcast).
+func stridedIndex(_ shape: [Int], strides src: [Int]) -> [Int] {
     let n = shape.reduce(1, *), r = shape.count
     var index = [Int](repeating: 0, count: n), pos = [Int](repeating: 0, count: r), flat = 0
     for i in 0..<n {
@@ -186,7 +174,7 @@ public func concat(_ parts: [Tensor], axis: Int) -> Tensor {
         let pd = p.data
         for o in 0..<outer {
             let dst = (o * total + offset) * inner, src = o * len * inner
-            for i in 0..<(len * inner) { y[dst + i] = pd[src + i] }
+            y.replaceSubrange(dst..<(dst + len * inner), with: pd[src..<(src + len * inner)])
         }
         offset += len
     }
@@ -200,7 +188,7 @@ public func concat(_ parts: [Tensor], axis: Int) -> Tensor {
                 var back = [Float](repeating: 0, count: p.count)
                 for o in 0..<outer {
                     let src = (o * total + offset) * inner, dst = o * len * inner
-                    for i in 0..<(len * inner) { back[dst + i] = g[src + i] }
+                    back.replaceSubrange(dst..<(dst + len * inner), with: g[src..<(src + len * inner)])
                 }
                 p.accumulate(back)
             }

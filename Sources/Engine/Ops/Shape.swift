@@ -40,37 +40,11 @@ public func plane(_ x: Tensor, _ i: Int) -> Tensor {
     return out
 }
 
-/// Tensors of one shape but the channel axis joined along it: [N, C_i, ...] -> [N, ΣC_i, ...].
+/// Tensors of one shape but the channel axis joined along it: [N, C_i, ...] -> [N, ΣC_i, ...] (`concat` on axis 1).
 public func concatChannels(_ parts: [Tensor]) -> Tensor {
     precondition(!parts.isEmpty && parts.allSatisfy { $0.rank >= 2 && $0.shape[0] == parts[0].shape[0]
         && Array($0.shape.dropFirst(2)) == Array(parts[0].shape.dropFirst(2)) }, "concat: shapes \(parts.map(\.shape)) do not fit")
-    let n = parts[0].shape[0], inner = parts[0].shape.dropFirst(2).reduce(1, *)
-    let channels = parts.map { $0.shape[1] }, total = channels.reduce(0, +)
-    var y = [Float](repeating: 0, count: n * total * inner)
-    var offset = 0
-    for (p, c) in zip(parts, channels) {
-        for b in 0..<n {
-            y.replaceSubrange(((b * total + offset) * inner)..<((b * total + offset + c) * inner), with: p.data[(b * c * inner)..<((b + 1) * c * inner)])
-        }
-        offset += c
-    }
-    var shape = parts[0].shape
-    shape[1] = total
-    let out = Tensor(shape: shape, data: y)
-    out.record(op: "concat", parents: parts) { g in
-        var offset = 0
-        for (p, c) in zip(parts, channels) {
-            if p.tracksGrad {
-                var d = [Float](repeating: 0, count: p.count)
-                for b in 0..<n {
-                    d.replaceSubrange((b * c * inner)..<((b + 1) * c * inner), with: g[((b * total + offset) * inner)..<((b * total + offset + c) * inner)])
-                }
-                p.accumulate(d)
-            }
-            offset += c
-        }
-    }
-    return out
+    return concat(parts, axis: 1)
 }
 
 /// [N, C, H, W] -> [N, H·W·C] in channels-last order (Keras' `Flatten` on its NHWC tensors).

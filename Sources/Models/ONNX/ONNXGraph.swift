@@ -98,10 +98,7 @@ public final class ONNXGraph: @unchecked Sendable {
             }
             // A node of constants only (a padding computed from static shapes) is evaluated now.
             if n.input.allSatisfy({ $0.isEmpty || constants[$0] != nil }) {
-                let outs: [ONNXValue]
-                do { outs = try ONNXOps.run(node, n.input.map { $0.isEmpty ? nil : constants[$0] }, opset: version) } catch let e as ONNXError {
-                    throw ONNXError("node '\(name)' (\(n.opType)): \(e.message)", unsupported: e.unsupported)
-                }
+                let outs = try Self.step(node, n.input.map { $0.isEmpty ? nil : constants[$0] }, opset: version, batch: nil)
                 for (o, v) in zip(n.output, outs) where !o.isEmpty { constants[o] = v; defined.insert(o) }
                 continue
             }
@@ -124,11 +121,7 @@ public final class ONNXGraph: @unchecked Sendable {
         for (step, i) in plan.enumerated() { for v in nodes[i].inputs { lastUse[v] = step } }
         for (step, i) in plan.enumerated() {
             let node = nodes[i]
-            let args = node.inputs.map { $0.isEmpty ? nil : (values[$0] ?? constants[$0]) }
-            let outs: [ONNXValue]
-            do { outs = try ONNXOps.run(node, args, opset: opset, batch: batch(x)) } catch let e as ONNXError {
-                throw ONNXError("node '\(node.name)' (\(node.opType)): \(e.message)", unsupported: e.unsupported)
-            }
+            let outs = try Self.step(node, node.inputs.map { $0.isEmpty ? nil : (values[$0] ?? constants[$0]) }, opset: opset, batch: batch(x))
             for (name, v) in zip(node.outputs, outs) where !name.isEmpty { values[name] = v; remaining.remove(name) }
             if remaining.isEmpty { break }  // everything asked for exists: the rest of the graph is not run
             for v in node.inputs where lastUse[v] == step && !capture.contains(v) && v != input { values[v] = nil }
@@ -139,6 +132,13 @@ public final class ONNXGraph: @unchecked Sendable {
             out[name] = t
         }
         return out
+    }
+
+    /// One node through the op table, its errors naming the node.
+    static func step(_ node: Node, _ args: [ONNXValue?], opset: Int, batch: (declared: Int, actual: Int)?) throws -> [ONNXValue] {
+        do { return try ONNXOps.run(node, args, opset: opset, batch: batch) } catch let e as ONNXError {
+            throw ONNXError("node '\(node.name)' (\(node.opType)): \(e.message)", unsupported: e.unsupported)
+        }
     }
 
     func batch(_ x: Tensor) -> (declared: Int, actual: Int)? {
@@ -164,11 +164,7 @@ public final class ONNXGraph: @unchecked Sendable {
     func trace(_ x: Tensor) throws -> [String: ONNXValue] {
         var values: [String: ONNXValue] = [input: .float(x)]
         for node in nodes {
-            let args = node.inputs.map { $0.isEmpty ? nil : (values[$0] ?? constants[$0]) }
-            let outs: [ONNXValue]
-            do { outs = try ONNXOps.run(node, args, opset: opset, batch: batch(x)) } catch let e as ONNXError {
-                throw ONNXError("node '\(node.name)' (\(node.opType)): \(e.message)", unsupported: e.unsupported)
-            }
+            let outs = try Self.step(node, node.inputs.map { $0.isEmpty ? nil : (values[$0] ?? constants[$0]) }, opset: opset, batch: batch(x))
             for (name, v) in zip(node.outputs, outs) where !name.isEmpty { values[name] = v }
         }
         return values

@@ -139,7 +139,7 @@ enum ONNXOps {
                 return [try onInts(x.map { if case let .ints(v, s)? = $0 { return (v, s) }; return ([], []) }) { concat($0, axis: ax) }]
             }
             let parts = try x.indices.map { try t($0) }
-            return one(ax == 1 && first.count == 4 ? concatChannels(parts) : concat(parts, axis: ax))
+            return one(concat(parts, axis: ax))
         case "Flatten":
             let v = try t(0)
             let a = int(n, "axis", 1), ax = a < 0 ? a + v.rank : a
