@@ -4,13 +4,16 @@ SWIFT_TEST    := swift test -c release -Xswiftc -enable-testing --disable-swift-
 VIZLAB        := .build/release/vizlab
 export VIZLAB_HOME ?= $(HOME)/.cache/vizlab
 
-.PHONY: setup parity-fixtures build test demo bench clean dataset gallery-full
+.PHONY: setup parity-fixtures build test demo bench clean dataset gallery-full fashion
 
 setup:            ## install system libraries, fetch the weights and the sample photos (idempotent)
 	bash scripts/setup
 
 dataset: setup    ## the ~800-image sample corpus for vizlab index (Debian gcompris-qt-data + tuxpaint-stamps-default)
 	bash scripts/dataset
+
+fashion: setup    ## Fashion-MNIST (Debian dataset-fashion-mnist) as PNG class folders: full and a 2,000/1,000/1,000 split
+	bash scripts/make-fashion
 
 build: setup      ## release build (-target-cpu haswell is set in Package.swift)
 	$(SWIFT_RELEASE)
