@@ -4,7 +4,7 @@ SWIFT_TEST    := swift test -c release -Xswiftc -enable-testing --disable-swift-
 VIZLAB        := .build/release/vizlab
 export VIZLAB_HOME ?= $(HOME)/.cache/vizlab
 
-.PHONY: setup parity-fixtures build test demo bench clean dataset gallery-full fashion
+.PHONY: setup parity-fixtures build test demo bench clean dataset gallery-full fashion datasets
 
 setup:            ## install system libraries, fetch the weights and the sample photos (idempotent)
 	bash scripts/setup
@@ -14,6 +14,9 @@ dataset: setup    ## the ~800-image sample corpus for vizlab index (Debian gcomp
 
 fashion: setup    ## Fashion-MNIST (Debian dataset-fashion-mnist) as PNG class folders: full and a 2,000/1,000/1,000 split
 	bash scripts/make-fashion
+
+datasets: fashion  ## the training sets in $$VIZLAB_HOME/data: make fashion + tuxpaint-6 (266 Tux Paint stamps, 6 classes, 60/20/20)
+	bash scripts/make-folder-set
 
 build: setup      ## release build (-target-cpu haswell is set in Package.swift)
 	$(SWIFT_RELEASE)
