@@ -3,6 +3,9 @@ SWIFT_RELEASE := swift build -c release
 SWIFT_TEST    := swift test -c release -Xswiftc -enable-testing --disable-swift-testing
 VIZLAB        := .build/release/vizlab
 export VIZLAB_HOME ?= $(HOME)/.cache/vizlab
+# OpenBLAS' AVX2 + FMA kernels (it mistakes this project's Zen 3 VMs for a Prescott): the vizlab binary sets this
+# itself and re-executes; exported here so the test processes, which load OpenBLAS directly, use the same kernels.
+export OPENBLAS_CORETYPE ?= Haswell
 
 .PHONY: setup parity-fixtures build test demo bench clean dataset gallery-full fashion datasets
 

@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "Models", targets: ["Models"]),
         .library(name: "Visualize", targets: ["Visualize"]),
         .library(name: "Adversarial", targets: ["Adversarial"]),
+        .library(name: "Training", targets: ["Training"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -51,10 +52,12 @@ let package = Package(
         .target(name: "Visualize", dependencies: ["Engine", "Models", "CCairo", .product(name: "GRDB", package: "GRDB.swift")],
                 swiftSettings: fastMath),
         .target(name: "Adversarial", dependencies: ["Engine", "Models", "Visualize"], swiftSettings: fastMath),
+        // Transfer learning: folder-per-class data, augmentation, feature cache, optimizers, the trainer and its reports.
+        .target(name: "Training", dependencies: ["Engine", "Models", "Visualize"], swiftSettings: fastMath),
         .executableTarget(
             name: "vizlab",
             dependencies: [
-                "Engine", "Models", "Visualize", "Adversarial",
+                "Engine", "Models", "Visualize", "Adversarial", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fastMath),
@@ -70,6 +73,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["Engine", "Models", "TestSupport"], swiftSettings: fastMath),
         .testTarget(name: "VisualizeTests", dependencies: ["Visualize", "TestSupport"], swiftSettings: fastMath),
         .testTarget(name: "AdversarialTests", dependencies: ["Adversarial", "TestSupport"], swiftSettings: fastMath),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"], swiftSettings: fastMath),
     ],
     // Numeric kernels pass raw buffers into DispatchQueue.concurrentPerform; Swift 5 mode keeps that
     // free of Sendable ceremony. Data races are avoided by construction (disjoint chunks).

@@ -4,9 +4,10 @@ import Foundation
 /// Runs a graph: values kept by name, one step per node (or per fused run of nodes), only the nodes the
 /// requested outputs depend on, each value released after its last reader.
 ///
-/// Inference plans fold a batch norm into the conv before it and fuse a following ReLU/ReLU6 into the conv's
-/// epilogue (the kernels the engine has), unless an intermediate value is asked for or a parameter needs a
-/// gradient — then every node runs as written, on the checkpoint's own tensors.
+/// A conv whose parameters (and its batch norm's) are frozen has the batch norm folded into it and a following
+/// ReLU/ReLU6 fused into its epilogue (the kernels the engine has), unless that intermediate value is asked for.
+/// Where a parameter needs a gradient, its nodes run as written, on the checkpoint's own tensors. In training
+/// mode dropout drops and trainable batch norms use batch statistics (updating their running averages).
 final class Interpreter: @unchecked Sendable {
     let graph: Graph
     let weights: [String: Tensor]
@@ -19,13 +20,21 @@ final class Interpreter: @unchecked Sendable {
         self.graph = graph; self.weights = weights
     }
 
-    struct PlanKey: Hashable { var capture: Set<String>; var fuse: Bool }
+    struct PlanKey: Hashable {
+        var capture: Set<String>
+        /// Parameters that need a gradient (their nodes are not folded or fused).
+        var trainable: Set<String>
+        var training: Bool
+        var batchStatistics: Bool
+        /// Values handed in instead of computed (the graph input, or a cut through the graph: cached features).
+        var given: Set<String>
+    }
 
     struct Step {
         /// The value this step produces (the last node of a fused run).
         var output: String
         var inputs: [String]
-        var run: ([Tensor]) -> Tensor
+        var run: ([Tensor], inout RunMode) -> Tensor
         /// Values no later step reads (released after this step unless asked for).
         var releases: [String] = []
     }
@@ -37,15 +46,23 @@ final class Interpreter: @unchecked Sendable {
         plans = [:]; folded = [:]
     }
 
-    func forward(_ x: Tensor, capture: Set<String>) -> [String: Tensor] {
+    func forward(_ x: Tensor, capture: Set<String>, mode: RunMode = .inference) -> [String: Tensor] {
+        forward([graph.input: x], capture: capture, mode: mode)
+    }
+
+    /// Runs from the named values in `given` (each a node's output or the input) to `capture`; only nodes between
+    /// them run. Every value a needed node reads must be given or computed from given ones.
+    func forward(_ given: [String: Tensor], capture: Set<String>, mode: RunMode = .inference) -> [String: Tensor] {
+        var mode = mode
         let targets = Set(capture.map(graph.resolve))
         // `weights` holds exactly the graph's parameters.
-        let fuse = !weights.values.contains { $0.requiresGrad }
-        let plan = self.plan(PlanKey(capture: targets, fuse: fuse))
-        var values: [String: Tensor] = [graph.input: x]
+        let trainable = Set(weights.filter { $0.value.requiresGrad }.keys)
+        let plan = self.plan(PlanKey(capture: targets, trainable: trainable, training: mode.training,
+                                     batchStatistics: mode.training && mode.batchStatistics, given: Set(given.keys)))
+        var values: [String: Tensor] = given
         var lastEmit = Profiler.now()
         for step in plan.steps {
-            values[step.output] = step.run(step.inputs.map { values[$0]! })
+            values[step.output] = step.run(step.inputs.map { values[$0]! }, &mode)
             for r in step.releases where !targets.contains(r) { values[r] = nil }
             if Profiler.enabled { Profiler.record("forward \(step.output)", since: lastEmit); lastEmit = Profiler.now() }
         }
@@ -67,7 +84,7 @@ final class Interpreter: @unchecked Sendable {
         let byName = Dictionary(uniqueKeysWithValues: graph.nodes.map { ($0.name, $0) })
         var needed = Set<String>(), stack = Array(key.capture)
         while let n = stack.popLast() {
-            guard let node = byName[n], needed.insert(n).inserted else { continue }
+            guard !key.given.contains(n), let node = byName[n], needed.insert(n).inserted else { continue }
             stack += node.inputs
         }
         let consumers = graph.consumers
@@ -76,10 +93,11 @@ final class Interpreter: @unchecked Sendable {
             return byName[c[0]]
         }
         var steps: [Step] = [], absorbed = Set<String>()
+        func frozen(_ n: Node) -> Bool { n.parameters.allSatisfy { !key.trainable.contains($0) } }
         for node in graph.nodes where needed.contains(node.name) && !absorbed.contains(node.name) {
-            if key.fuse, case .conv = node.op {
+            if case .conv = node.op, frozen(node) {
                 var output = node.name, bn: Node?, act: Activation = .identity
-                if let b = soleReader(node.name), case .batchNorm = b.op, needed.contains(b.name) { bn = b; output = b.name }
+                if let b = soleReader(node.name), case .batchNorm = b.op, needed.contains(b.name), frozen(b) { bn = b; output = b.name }
                 if let a = soleReader(output), needed.contains(a.name), case let .activation(kind) = a.op, let fused = kind.fusable {
                     act = fused; output = a.name
                 }
@@ -88,12 +106,12 @@ final class Interpreter: @unchecked Sendable {
                 steps.append(convStep(node, bn: bn, activation: act, output: output))
                 continue
             }
-            steps.append(Step(output: node.name, inputs: node.inputs, run: kernel(node)))
+            steps.append(Step(output: node.name, inputs: node.inputs, run: kernel(node, key)))
         }
         // Release each value after the last step that reads it.
         var last: [String: Int] = [:]
         for (i, s) in steps.enumerated() { for v in s.inputs { last[v] = i } }
-        for (v, i) in last where v != graph.input { steps[i].releases.append(v) }
+        for (v, i) in last where !key.given.contains(v) { steps[i].releases.append(v) }
         return Plan(steps: steps)
     }
 
@@ -111,17 +129,42 @@ final class Interpreter: @unchecked Sendable {
             }
         }
         let weight = w, bias = b
-        return Step(output: output, inputs: node.inputs) { x in
+        return Step(output: output, inputs: node.inputs) { x, _ in
             conv2d(x[0], weight, bias: bias, stride: stride, dilation: dilation, padding: padding.engine, groups: groups, activation: activation)
         }
     }
 
     /// The op of one node as a function of its inputs.
-    private func kernel(_ node: Node) -> ([Tensor]) -> Tensor {
+    private func kernel(_ node: Node, _ key: PlanKey) -> ([Tensor], inout RunMode) -> Tensor {
+        let op = inferenceKernel(node, key)
+        switch node.op {
+        case let .dropout(rate) where key.training:
+            return { x, mode in dropout(x[0], rate: rate, using: &mode.random) }
+        case let .batchNorm(eps) where key.batchStatistics && node.parameters.prefix(2).contains(where: key.trainable.contains):
+            let p = node.parameters.map(tensor)
+            return { x, mode in
+                let (y, mean, variance) = batchNormTraining(x[0], gamma: p[0], beta: p[1], eps: eps)
+                // PyTorch's running averages: momentum 0.1, the unbiased batch variance.
+                let m = Float(x[0].count / x[0].shape[1]), k = mode.batchNormMomentum
+                for c in 0..<mean.count {
+                    p[2].data[c] = (1 - k) * p[2].data[c] + k * mean[c]
+                    p[3].data[c] = (1 - k) * p[3].data[c] + k * variance[c] * m / max(m - 1, 1)
+                }
+                return y
+            }
+        default:
+            return { x, _ in op(x) }
+        }
+    }
+
+    private func inferenceKernel(_ node: Node, _ key: PlanKey) -> ([Tensor]) -> Tensor {
         let p = node.parameters.map(tensor)
         switch node.op {
         case let .conv(_, _, stride, dilation, groups, padding):
             return { conv2d($0[0], p[0], bias: p.count > 1 ? p[1] : nil, stride: stride, dilation: dilation, padding: padding.engine, groups: groups) }
+        case let .batchNorm(eps) where node.parameters.prefix(2).contains(where: key.trainable.contains):
+            // Frozen statistics, learning scale and shift.
+            return { batchNorm($0[0], gamma: p[0], beta: p[1], mean: p[2].data, variance: p[3].data, eps: eps) }
         case let .batchNorm(eps):
             return { batchNorm($0[0], BatchNormParameters(gamma: p[0].data, beta: p[1].data, mean: p[2].data, variance: p[3].data, eps: eps)) }
         case let .activation(kind):
@@ -150,6 +193,22 @@ final class Interpreter: @unchecked Sendable {
         case .softmax: return { softmax($0[0]) }
         case let .pad(t, l, b, r): return { zeroPad2d($0[0], top: t, bottom: b, left: l, right: r) }
         }
+    }
+}
+
+/// How a forward pass runs: inference (dropout is the identity, batch norms use their running statistics), or
+/// training (dropout drops with `random`; trainable batch norms use batch statistics when `batchStatistics`).
+public struct RunMode {
+    public var training: Bool
+    public var batchStatistics: Bool
+    /// PyTorch's running-average momentum (Keras' 0.99 decay is 1 − 0.01).
+    public var batchNormMomentum: Float
+    public var random: SeededGenerator
+
+    public static var inference: RunMode { RunMode(training: false, batchStatistics: false, batchNormMomentum: 0.1, random: SeededGenerator(seed: 0)) }
+
+    public static func training(seed: UInt64, batchStatistics: Bool, momentum: Float = 0.1) -> RunMode {
+        RunMode(training: true, batchStatistics: batchStatistics, batchNormMomentum: momentum, random: SeededGenerator(seed: seed))
     }
 }
 

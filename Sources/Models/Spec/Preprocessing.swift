@@ -84,6 +84,24 @@ public struct Preprocessing: Codable, Sendable, Equatable {
         return Tensor(shape: [1, 3, image.height, image.width], data: data)
     }
 
+    /// Planar [3, H, W] model input of interleaved RGB floats on 0…255 (an augmented view): the same formula as
+    /// `normalize(_:)` per value.
+    public func normalize(interleaved px: [Float], width: Int, height: Int) -> [Float] {
+        let plane = width * height, source = affine.source
+        precondition(px.count == 3 * plane, "normalize: \(px.count) values for \(width)×\(height) RGB")
+        var data = [Float](repeating: 0, count: 3 * plane)
+        for c in 0..<3 { for i in 0..<plane { data[c * plane + i] = normalize(px[i * 3 + source[c]], channel: c) } }
+        return data
+    }
+
+    /// The same framework's preprocessing for a `size`² input (the resize keeps its ratio to the crop).
+    public func resized(to size: Int) -> Preprocessing {
+        var p = self
+        p.resize = squash ? size : Int((Double(size) * Double(resize) / Double(crop)).rounded(.toNearestOrEven))
+        p.crop = size
+        return p
+    }
+
     /// What the model sees of a photo, as 8-bit RGB (resized and cropped).
     public func view(_ rgb: RGBImage) -> RGBImage {
         if squash { return Preprocess.resize(rgb, width: crop, height: crop, filter: filter) }

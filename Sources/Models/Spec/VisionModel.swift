@@ -168,6 +168,13 @@ public final class GraphModel: VisionModel, @unchecked Sendable {
         return interpreter.forward(x, capture: capture)
     }
 
+    /// A forward pass in training mode (dropout drops; trainable batch norms may use batch statistics), or from
+    /// values other than the image: `given` names a cut through the graph (cached features, a frozen part's output).
+    public func forward(_ given: [String: Tensor], capture: Set<String>, mode: RunMode) -> [String: Tensor] {
+        for name in capture { precondition(layerInfo(named: name) != nil, "unknown layer \(name)") }
+        return interpreter.forward(Dictionary(uniqueKeysWithValues: given.map { (graph.resolve($0.key), $0.value) }), capture: capture, mode: mode)
+    }
+
     public func layers(height: Int, width: Int) throws -> [LayerInfo] {
         if height == spec.inputSize && width == spec.inputSize { return layers }
         return try ShapeInference.layers(of: graph, height: height, width: width, parameterShapes: interpreter.weights.mapValues(\.shape))
