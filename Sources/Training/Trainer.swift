@@ -210,8 +210,9 @@ public final class Trainer {
             }
             let batchesPerEpoch = (data.train.count + config.batch - 1) / config.batch
             let totalSteps = batchesPerEpoch * stage.epochs
-            if state.sinceBest >= (config.patience ?? .max) { continue }
-            for epoch in state.epochsDone..<stage.epochs {
+            // A stage that stopped early before a resume stays stopped (its best weights are restored below).
+            let first = state.sinceBest >= (config.patience ?? .max) ? stage.epochs : state.epochsDone
+            for epoch in first..<stage.epochs {
                 let epochStart = Date()
                 var order = Array(data.train.indices)
                 var shuffle = SeededGenerator(seed: mix(config.seed, s, epoch, 0x5348))

@@ -200,6 +200,7 @@ public func concat(_ parts: [Tensor], axis: Int) -> Tensor {
 
 /// Numpy matmul: 1-D operands promoted, leading (batch) dimensions broadcast.
 public func batchMatmul(_ a: Tensor, _ b: Tensor) -> Tensor {
+    _ = blasIsSingleThreaded
     precondition(a.rank >= 1 && b.rank >= 1, "matmul of scalars")
     let a2 = a.rank == 1 ? a.reshaped([1, a.shape[0]]) : a, b2 = b.rank == 1 ? b.reshaped([b.shape[0], 1]) : b
     let m = a2.shape[a2.rank - 2], k = a2.shape[a2.rank - 1], n = b2.shape[b2.rank - 1]

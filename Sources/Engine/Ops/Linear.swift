@@ -2,6 +2,7 @@
 public func linear(_ x: Tensor, _ weight: Tensor, bias: Tensor? = nil) -> Tensor {
     precondition(x.rank == 2 && weight.rank == 2 && x.shape[1] == weight.shape[1],
                  "linear: input \(x.shape) does not fit weight \(weight.shape)")
+    _ = blasIsSingleThreaded
     let n = x.shape[0], inF = x.shape[1], outF = weight.shape[0]
     var y = [Float](repeating: 0, count: n * outF)
     if let b = bias { for r in 0..<n { for o in 0..<outF { y[r * outF + o] = b.data[o] } } }

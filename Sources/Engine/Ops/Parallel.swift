@@ -18,10 +18,13 @@ public enum Parallel {
         }
     }
 
-    /// Sets the thread count for both our kernels and OpenBLAS.
+    /// Sets the thread count of our kernels. OpenBLAS stays single-threaded whatever the count: all parallelism is
+    /// ours (tiles over threads), so a product's summation order — and so its bits — never depends on whether
+    /// OpenBLAS' own pool happened to be on (the same seed must give the same weights).
     public static func setThreads(_ n: Int) {
         threads = max(1, n)
-        openblas_set_num_threads(Int32(threads))
+        _ = blasIsSingleThreaded
+        openblas_set_num_threads(1)
     }
 }
 
