@@ -141,3 +141,73 @@ final class ImageFolderTests: XCTestCase {
         XCTAssertThrowsError(try ImageFolderDataset.load(root)) { XCTAssert("\($0)".contains("--validation-split"), "\($0)") }
     }
 }
+
+/// The interpreter's training path: parameter gradients through a small graph (conv → BN → ReLU6 → pool → dense)
+/// against finite differences with BN frozen and with batch statistics; running averages as PyTorch updates them.
+final class TrainingPathTests: XCTestCase {
+    func model(_ rng: inout TestRNG) throws -> GraphModel {
+        var g = GraphBuilder()
+        g.conv("conv", filters: 4, kernel: 3, padding: .same, bias: true)
+        g.batchNorm("bn", eps: 1e-5)
+        g.activation("act", .swish)
+        g.add("pool", .globalAveragePool)
+        g.add("drop", .dropout(rate: 0.5))
+        g.dense("fc", units: 3)
+        var w: [String: Tensor] = [:]
+        w["conv.weight"] = rng.tensor([4, 3, 3, 3], grad: false); w["conv.bias"] = rng.tensor([4], grad: false)
+        w["bn.weight"] = rng.tensor([4], in: 0.5...1.5, grad: false); w["bn.bias"] = rng.tensor([4], grad: false)
+        w["bn.running_mean"] = rng.tensor([4], grad: false); w["bn.running_var"] = rng.tensor([4], in: 0.5...2, grad: false)
+        w["fc.weight"] = rng.tensor([3, 4], grad: false); w["fc.bias"] = rng.tensor([3], grad: false)
+        let spec = ModelSpec(architecture: "tiny", weightsSHA256: "", weightsFile: "", inputSize: 16,
+                             preprocessing: Preprocessing.lite(crop: 16), labels: ["a", "b", "c"], logits: "fc", embedding: "pool",
+                             defaultLayer: "act", galleryLayers: [], blocks: ["act"])
+        return try GraphModel(spec: spec, graph: g.build(), weights: w)
+    }
+
+    func testParameterGradientsFrozenAndBatchStatisticsBN() throws {
+        var rng = TestRNG(seed: 9)
+        let m = try model(&rng)
+        let x = rng.tensor([3, 3, 8, 8], grad: false)
+        let labels = [0, 2, 1]
+        let learnable = m.namedParameters.filter { !$0.name.contains("running") }
+        for p in learnable { p.tensor.requiresGrad = true }
+        for batchStatistics in [false, true] {
+            let params = learnable.map(\.tensor)
+            checkGradients(params, tolerance: 3e-2) { _ in
+                let mode = RunMode.training(seed: 5, batchStatistics: batchStatistics)
+                return softmaxCrossEntropy(m.forward([m.graph.input: x], capture: ["fc"], mode: mode)["fc"]!, labels: labels).loss
+            }
+        }
+        // Dropout drops in training mode only; inference is deterministic and without it.
+        for p in learnable { p.tensor.requiresGrad = false }
+        m.parametersChanged()
+        let a = m.forward([m.graph.input: x], capture: ["fc"], mode: .training(seed: 1, batchStatistics: false))["fc"]!
+        let b = m.forward([m.graph.input: x], capture: ["fc"], mode: .training(seed: 2, batchStatistics: false))["fc"]!
+        let c = m(x), d = m.forward([m.graph.input: x], capture: ["fc"], mode: .inference)["fc"]!
+        XCTAssertNotEqual(a.data, b.data)
+        XCTAssertEqual(c.data, d.data)
+    }
+
+    func testRunningStatisticsUpdateLikePyTorch() throws {
+        var rng = TestRNG(seed: 10)
+        let m = try model(&rng)
+        for p in m.namedParameters where p.name.hasPrefix("bn.weight") || p.name.hasPrefix("bn.bias") { p.tensor.requiresGrad = true }
+        let x = rng.tensor([2, 3, 8, 8], grad: false)
+        let before = (m.parameter(named: "bn.running_mean")!.data, m.parameter(named: "bn.running_var")!.data)
+        let conv = m.forward([m.graph.input: x], capture: ["conv"], mode: .inference)["conv"]!
+        _ = m.forward([m.graph.input: x], capture: ["fc"], mode: .training(seed: 0, batchStatistics: true))
+        let after = (m.parameter(named: "bn.running_mean")!.data, m.parameter(named: "bn.running_var")!.data)
+        let plane = 64, n = 2 * plane
+        for c in 0..<4 {
+            var vals: [Double] = []
+            for b in 0..<2 { for i in 0..<plane { vals.append(Double(conv.data[(b * 4 + c) * plane + i])) } }
+            let mean = vals.reduce(0, +) / Double(n)
+            let unbiased = vals.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(n - 1)
+            XCTAssertEqual(Double(after.0[c]), 0.9 * Double(before.0[c]) + 0.1 * mean, accuracy: 1e-5)
+            XCTAssertEqual(Double(after.1[c]), 0.9 * Double(before.1[c]) + 0.1 * unbiased, accuracy: 1e-4)
+        }
+        // Frozen BN (batchStatistics false) leaves them alone.
+        _ = m.forward([m.graph.input: x], capture: ["fc"], mode: .training(seed: 0, batchStatistics: false))
+        XCTAssertEqual(m.parameter(named: "bn.running_mean")!.data, after.0)
+    }
+}
