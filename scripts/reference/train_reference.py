@@ -62,7 +62,7 @@ validation loss (the first such epoch on ties) are kept; test loss/accuracy are 
 Modes [--mode all = features, augment, finetune, each timed and seeded on its own (torch.manual_seed(seed) at its
 start, so the head starts from the same initial weights in every mode)]:
   features: the frozen base runs ONCE over train/validation/test (eval, no_grad); the head trains on those
-            features [--lr-features 1e-3 --batch-features 32 --epochs-features 30].
+            features [--lr-features 1e-4 --batch-features 32 --epochs-features 30].
   augment:  frozen base (eval, no_grad), fresh head; each epoch the training images are augmented anew and go
             through the base; validation/test features computed once (the base does not change)
             [--lr-augment 1e-3 --batch-augment 32 --epochs-augment 10].
@@ -72,6 +72,7 @@ start, so the head starts from the same initial weights in every mode)]:
             trained on augmented images [--lr-finetune 1e-5 --batch-finetune 32 --epochs-finetune 10]; the frozen
             prefix (stem, blocks.0..11) runs under no_grad, its validation/test outputs computed once. The best
             epoch is chosen among the fine-tuning epochs (epoch 0 in the history = the features head it starts from).
+            --finetune-augment 0 (not the recipe; a diagnostic) fine-tunes on the clean training images instead.
 
 Output: --out FILE.json: dataset, classes, counts, versions, and per mode test accuracy and loss, best epoch, the
 per-epoch history (train/val loss and accuracy, seconds), wall time (seconds, everything the mode did including
@@ -87,7 +88,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, TensorDataset
 
 VIZLAB_HOME = os.environ.get("VIZLAB_HOME") or os.path.expanduser("~/.cache/vizlab")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
@@ -122,11 +123,12 @@ def parse_args(argv=None):
     a("--eps", type=float, default=1e-7, help="RMSprop / Adam epsilon")
     a("--sgd-momentum", type=float, default=0.9)
     a("--weight-decay", type=float, default=0.0, help="coupled L2, torch style")
-    for stage, lr, epochs in (("features", 1e-3, 30), ("augment", 1e-3, 10), ("finetune", 1e-5, 10)):
+    for stage, lr, epochs in (("features", 1e-4, 30), ("augment", 1e-3, 10), ("finetune", 1e-5, 10)):
         a("--lr-" + stage, type=float, default=lr)
         a("--batch-" + stage, type=int, default=32)
         a("--epochs-" + stage, type=int, default=epochs)
     a("--unfreeze-from", type=int, default=12, help="finetune: blocks.N onwards (and conv_head, bn1) train")
+    a("--finetune-augment", type=int, default=1, help="finetune on augmented images (1, the recipe) or clean ones (0)")
     a("--eval-batch", type=int, default=100, help="batch for the frozen base and evaluation (no effect on results)")
     a("--threads", type=int, default=2)
     a("--workers", type=int, default=0, help="DataLoader worker processes for decoding")
@@ -179,7 +181,12 @@ class FolderSplit(Dataset):
 
     def __getitem__(self, i):
         path, label = self.samples[i]
-        return torch.from_numpy(lite_crop(path, self.size, self.crop_fraction).copy()), label
+        return lite_crop(path, self.size, self.crop_fraction), label
+
+
+def stack_numpy(batch):
+    """collate_fn: numpy stacking, so no torch op (and no intra-op thread pool) runs per batch while decoding."""
+    return np.stack([x for x, _ in batch]), np.array([y for _, y in batch], dtype=np.int64)
 
 
 def classes_of(root):
@@ -197,12 +204,12 @@ def classes_of(root):
 def decode_split(args, classes, split):
     """All images of a split, preprocessed to uint8 [N, S, S, 3], and their labels (int64 [N])."""
     ds = FolderSplit(os.path.join(args.data, split), classes, args.size, args.crop_fraction)
-    loader = DataLoader(ds, batch_size=64, shuffle=False, num_workers=args.workers)
+    loader = DataLoader(ds, batch_size=64, shuffle=False, num_workers=args.workers, collate_fn=stack_numpy)
     xs, ys = [], []
     for x, y in loader:
         xs.append(x)
         ys.append(y)
-    return torch.cat(xs), torch.cat(ys).long()
+    return torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys))
 
 
 def normalize(x_hwc, args):
@@ -366,7 +373,10 @@ def fit(stage, train_x, train_y, step_logits, eval_val, modules, params, args, s
     lr, batch, epochs = getattr(args, "lr_" + stage), getattr(args, "batch_" + stage), getattr(args, "epochs_" + stage)
     opt = make_optimizer(params, lr, args)
     gen = torch.Generator().manual_seed(args.seed)
-    loader = DataLoader(TensorDataset(train_x, train_y), batch_size=batch, shuffle=True, generator=gen, num_workers=0)
+    # shuffle=True's order (RandomSampler with gen), but whole batches by fancy indexing instead of per-image collate
+    # (the loader also draws its per-epoch base seed from gen, as with shuffle=True: the global RNG is dropout's only)
+    loader = DataLoader(TensorDataset(train_x, train_y), batch_size=None, num_workers=0, generator=gen,
+                        sampler=BatchSampler(RandomSampler(train_y, generator=gen), batch, drop_last=False))
     history = [] if start_metrics is None else [dict(epoch=0, **start_metrics)]
     best = (math.inf, 0, None)
     for epoch in range(1, epochs + 1):
@@ -508,7 +518,7 @@ def run_finetune(model, classes, args):
     rng = np.random.default_rng(args.seed)
 
     def step(xb):
-        x = augment(xb, random_params(rng, len(xb), args.size, args))
+        x = augment(xb, random_params(rng, len(xb), args.size, args)) if args.finetune_augment else xb
         with torch.no_grad():
             z = base_prefix(model, _cl(normalize(x, args), args), k)
         return head(tail(z))
@@ -525,7 +535,7 @@ def run_finetune(model, classes, args):
     hyper = dict(stage_hyper("finetune", args), unfreeze_from="blocks.%d" % k,
                  trainable=["blocks.%d..%d" % (k, len(model._blocks) - 1), "conv_head", "bn1 (affine)", "head"],
                  bn="inference mode (running statistics frozen)", features_stage=stage_hyper("features", args),
-                 **common_hyper(args, True))
+                 **common_hyper(args, bool(args.finetune_augment)))
     return dict(test_accuracy=test_acc, test_loss=test_loss, best_epoch=best, history=history,
                 features_stage=dict(test_accuracy=feat_test_acc, test_loss=feat_test_loss, best_epoch=feat_best,
                                     history=feat_history),
@@ -539,7 +549,7 @@ def self_checks(model, classes, args):
     lite_preprocess; grid_sample augmentation equals the per-pixel Keras evaluation."""
     t0 = time.time()
     ds = FolderSplit(os.path.join(args.data, "train"), classes, args.size, args.crop_fraction)
-    x_u8 = torch.stack([ds[i][0] for i in (0, len(ds) - 1)])
+    x_u8 = torch.from_numpy(np.stack([ds[i][0] for i in (0, len(ds) - 1)]))
     x = _cl(normalize(x_u8, args), args)
     with torch.no_grad():
         e = embed(model, x)
