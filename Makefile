@@ -30,7 +30,7 @@ parity-fixtures: setup  ## framework-parity fixtures made by PyTorch itself, onc
 test: setup parity-fixtures  ## the whole test suite, in release (numeric code is 10-100x slower in debug)
 	$(SWIFT_TEST)
 
-demo: build dataset  ## list the models (fetch verifies Lite1), classify the sample photos (Lite0/1/2), render a Lite2 channel, fool the model three times, index the corpus, benchmark, render the HTML gallery
+demo: build dataset fashion  ## list the models (fetch verifies Lite1), classify the sample photos (Lite0/1/2), render a Lite2 channel, fool the model three times, index the corpus, benchmark, render the HTML gallery
 	@echo "== vizlab models: the built-in architectures and which weights are installed; fetch checks (or downloads) official weights"
 	$(VIZLAB) models
 	$(VIZLAB) models fetch lite1
@@ -50,6 +50,10 @@ demo: build dataset  ## list the models (fetch verifies Lite1), classify the sam
 	$(VIZLAB) top logits:282 --k 8 --db out/demo/examples.sqlite --out out/demo/top/tiger_cat.png
 	$(VIZLAB) top logits:483 --k 8 --db out/demo/examples.sqlite --out out/demo/top/castle.png
 	$(VIZLAB) top blocks.5:10 --k 8 --patches --db out/demo/examples.sqlite --out out/demo/top/blocks5_10_patches.png
+	@echo "== vizlab train: a new head on Lite0's features for Fashion-MNIST's 10 classes (2,000 train / 1,000 validation / 1,000 test at 112²), then the trained model classified and its ideal sneaker"
+	$(VIZLAB) train $(VIZLAB_HOME)/data/fashion-small --mode features --size 112 --epochs 30 --lr 1e-3 --seed 1 --out out/demo/train
+	$(VIZLAB) classify --top 3 --model out/demo/train/model.vizlab $(VIZLAB_HOME)/data/fashion-small/test/sneaker/00036.png
+	$(VIZLAB) ideal --model out/demo/train/model.vizlab --class sneaker --class "ankle_boot" --steps 128 --seed 1 --out out/demo/train/ideal
 	@echo "== vizlab bench"
 	$(VIZLAB) bench --runs 10
 	@echo "== vizlab gallery: 16 channels of 4 layers, 8 classes, the 3 attacks (renders cached: a rerun renders nothing)"

@@ -18,7 +18,7 @@ final class TrainCLITests: VizlabCLITestCase {
     func makeSet(_ root: URL) throws {
         var rng = TestRNG(seed: 11)
         for (split, n) in [("train", 12), ("validation", 6), ("test", 6)] {
-            for (c, name) in ["blobs", "rings", "stripes"].enumerated() {
+            for (c, name) in ["blobs", "rings", "wide_stripes"].enumerated() {
                 let dir = root.appendingPathComponent("\(split)/\(name)")
                 try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
                 for i in 0..<n {
@@ -49,7 +49,7 @@ final class TrainCLITests: VizlabCLITestCase {
         try Data().write(to: data.appendingPathComponent("train/blobs/zero.png"))
         let jpeg = try Data(contentsOf: samples.appendingPathComponent("messi5.jpg"))
         try jpeg.prefix(jpeg.count / 3).write(to: data.appendingPathComponent("train/rings/truncated.jpg"))
-        try Data("hello\n".utf8).write(to: data.appendingPathComponent("train/stripes/notes.png"))
+        try Data("hello\n".utf8).write(to: data.appendingPathComponent("train/wide_stripes/notes.png"))
         let cache = scratch.appendingPathComponent("home")
         try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
         let env = ["VIZLAB_HOME": cache.path]
@@ -63,7 +63,7 @@ final class TrainCLITests: VizlabCLITestCase {
         XCTAssert(r.stderr.contains("features of 36 images"), r.stderr)
         let report = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
         XCTAssertEqual((report["skipped"] as! [Any]).count, 3)
-        XCTAssertEqual(report["classes"] as! [String], ["blobs", "rings", "stripes"])
+        XCTAssertEqual(report["classes"] as! [String], ["blobs", "rings", "wide_stripes"])
         XCTAssertEqual((report["epochs"] as! [Any]).count, 8)
         let accuracy = report["accuracy"] as! Double
         XCTAssertGreaterThan(accuracy, 0.6, "a head on Lite0 features tells blobs, rings and stripes apart (test accuracy \(accuracy))")
@@ -87,12 +87,12 @@ final class TrainCLITests: VizlabCLITestCase {
         let classified = try JSONSerialization.jsonObject(with: Data(try ok(["classify", "--json", ring] + m).utf8)) as! [[String: Any]]
         let top = classified[0]["top"] as! [[String: Any]]
         XCTAssertEqual(top.count, 3)
-        XCTAssert(["blobs", "rings", "stripes"].contains(top[0]["name"] as! String))
+        XCTAssert(["blobs", "rings", "wide_stripes"].contains(top[0]["name"] as! String))
         let layers = try ok(["layers"] + m)
         XCTAssert(layers.contains("head.logits") && layers.contains("blocks.15"), layers)
         let work = scratch.appendingPathComponent("work").path
         _ = try ok(["ideal", "--class", "rings", "--steps", "4", "--out", work] + m, "ideal")
-        let attack = try vizlab(["attack", ring, "--target", "stripes", "--eps", "8", "--steps", "3", "--out", work + "/attack"] + m)
+        let attack = try vizlab(["attack", ring, "--target", "wide stripes", "--eps", "8", "--steps", "3", "--out", work + "/attack"] + m)
         XCTAssert(attack.status == 0 || attack.status == 3, attack.stderr)
         XCTAssert(FileManager.default.fileExists(atPath: work + "/attack/0.json"))
         let db = work + "/index.sqlite"

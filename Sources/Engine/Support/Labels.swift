@@ -38,14 +38,16 @@ public struct ImageNetLabels: Sendable {
         case notFound(suggestions: [String])
     }
 
-    /// Resolves an index ("281"), an exact display name ("tabby") or any synonym ("tabby cat"), case-insensitive.
+    /// Resolves an index ("281"), an exact display name ("tabby") or any synonym ("tabby cat"), case-insensitive, an
+    /// underscore matching a space (a class folder `ankle_boot` is also "ankle boot").
     /// A synonym shared by several classes ("crane", "maillot") is ambiguous and lists them.
     public func lookup(_ query: String) -> Match {
-        let q = query.trimmingCharacters(in: .whitespaces).lowercased()
+        func norm(_ s: String) -> String { s.lowercased().replacingOccurrences(of: "_", with: " ") }
+        let q = norm(query.trimmingCharacters(in: .whitespaces))
         if let i = Int(q) { return i >= 0 && i < count ? .found(i) : .notFound(suggestions: []) }
-        let exact = names.indices.filter { names[$0].lowercased() == q }
+        let exact = names.indices.filter { norm(names[$0]) == q }
         if exact.count == 1 { return .found(exact[0]) }
-        let viaSynonym = synonyms.indices.filter { synonyms[$0].contains { $0.lowercased() == q } }
+        let viaSynonym = synonyms.indices.filter { synonyms[$0].contains { norm($0) == q } }
         if viaSynonym.count == 1 { return .found(viaSynonym[0]) }
         if exact.count > 1 || viaSynonym.count > 1 { return .ambiguous(Array(Set(exact + viaSynonym)).sorted()) }
         // Nearest names by edit distance, plus any whose words contain the query.
