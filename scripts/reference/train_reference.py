@@ -48,8 +48,8 @@ at start against a direct per-pixel numpy evaluation of the Keras matrix.
 Head: Linear(1280 -> 256) [--hidden 256], ReLU, Dropout(0.5) [--dropout 0.5], Linear(256 -> C); both weights
 Glorot-uniform (limit sqrt(6 / (fan_in + fan_out))), biases zero. Loss: softmax cross-entropy, mean over the batch.
 Optimizer [--optimizer rmsprop]: torch RMSprop with Keras' constants alpha (rho) 0.9 [--rho 0.9], eps 1e-7
-[--eps 1e-7], momentum 0, centered False. Note torch divides by sqrt(v) + eps, Keras by sqrt(v + eps): the same
-except for gradients below ~3e-4. adam: torch Adam(betas (0.9, 0.999), eps --eps); sgd: torch SGD momentum 0.9
+[--eps 1e-7], momentum 0, centered False. Note torch divides by sqrt(v) + eps, Keras by sqrt(v + eps): they
+differ only where a weight's RMS gradient is near sqrt(1e-7) ~ 3e-4 or below (vizlab's RMSprop is torch's). adam: torch Adam(betas (0.9, 0.999), eps --eps); sgd: torch SGD momentum 0.9
 [--sgd-momentum 0.9]. --weight-decay [0] is torch's coupled L2 (added to the gradient) on every trainable tensor.
 A fresh optimizer (zero state) at the start of each training stage.
 
