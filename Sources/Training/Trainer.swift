@@ -79,7 +79,7 @@ public final class Trainer {
         let start = from.map(model.graph.resolve)
         for node in model.graph.nodes {
             if node.name == start || node.name.hasPrefix("head.") { on = true }
-            guard on && (start != nil || node.name.hasPrefix("head.")) else { continue }
+            guard on else { continue }  // the head's nodes come last, so from the first one on all are head nodes
             if case .batchNorm = node.op { names.formUnion(node.parameters.prefix(2)) } else { names.formUnion(node.parameters) }
         }
         return model.namedParameters.filter { names.contains($0.name) }
@@ -286,22 +286,23 @@ public final class Trainer {
         let evalSplit = data.test.isEmpty ? data.validation : data.test
         let evalName = data.test.isEmpty ? "validation" : "test"
         let final = try TransferModel.withWeights(model, best)
-        let evalFeatures = data.test.isEmpty ? validationFeatures! : try features(data.test, label: "test")
         let evaluation: Evaluation
         if stages.contains(where: { $0.unfreezeFrom != nil }) {
             // The base changed: run the whole model.
             let bar = progress.bar("\(evalName): \(evalSplit.count) images through the trained model", total: evalSplit.count)
-            var logitsRows: [[Float]] = []
+            var cutRows: [[Float]] = []
             let chunk = 16, loader = self.loader
             let batches = stride(from: 0, to: evalSplit.count, by: chunk).map { Array(evalSplit[$0..<min($0 + chunk, evalSplit.count)]) }
             try prefetching(batches.count, make: { try loader.batch(batches[$0], seeds: nil) }) { b, x in
                 let v = GradMode.withoutGrad { final.forward(x, capture: [cut])[cut]! }
-                logitsRows.append(v.data)
+                cutRows.append(v.data)
                 bar.advance(by: batches[b].count)
             }
             bar.finish()
-            evaluation = Trainer.evaluate(final, evalSplit, cut: cut, values: logitsRows.flatMap { $0 }, shape: cutShape, classes: data.classes.count)
+            evaluation = Trainer.evaluate(final, evalSplit, cut: cut, values: cutRows.flatMap { $0 }, shape: cutShape, classes: data.classes.count)
         } else {
+            // The base is the pretrained one: its cached features serve (test's are computed only here).
+            let evalFeatures = data.test.isEmpty ? validationFeatures! : try features(data.test, label: "test")
             evaluation = Trainer.evaluate(final, evalSplit, cut: cut, values: evalFeatures, shape: cutShape, classes: data.classes.count)
         }
         return Result(model: final, log: state.log, best: (state.bestStage, state.bestEpoch, state.bestLoss), evaluation: evaluation,

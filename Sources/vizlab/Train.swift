@@ -114,8 +114,8 @@ struct Train: ParsableCommand {
             if json { try CLI.printJSON(report) } else {
                 print(String(format: "%@ accuracy %.2f%% (loss %.4f) — best epoch: %@ %d (validation loss %.4f); %.1fs",
                              result.evaluatedOn, report.accuracy * 100, report.loss, report.best.stage, report.best.epoch, report.best.validationLoss, report.seconds))
-                for (k, name) in dataset.classes.enumerated() {
-                    print(String(format: "  %6.2f%%  %@", (report.perClassAccuracy[name] ?? 0) * 100, name) + (k == 0 ? "" : ""))
+                for name in dataset.classes {
+                    print(String(format: "  %6.2f%%  %@", (report.perClassAccuracy[name] ?? 0) * 100, name))
                 }
                 print("model: \(report.bundle) (\(report.model)); reports in \(out)")
                 if !dataset.skipped.isEmpty { print("skipped \(dataset.skipped.count) file(s): listed in train.json") }

@@ -88,6 +88,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
+from make_parity_fixtures import open_rgb  # noqa: E402  (alpha composited on white, then RGB)
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, TensorDataset
 
 VIZLAB_HOME = os.environ.get("VIZLAB_HOME") or os.path.expanduser("~/.cache/vizlab")
@@ -139,16 +140,6 @@ def parse_args(argv=None):
 
 
 # ---------------------------------------------------------------- data
-
-def open_rgb(path):
-    """PIL open; an image with alpha is composited on white; then RGB (as make_parity_fixtures.open_rgb)."""
-    im = Image.open(path)
-    if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
-        im = im.convert("RGBA")
-        white = Image.new("RGBA", im.size, (255, 255, 255, 255))
-        im = Image.alpha_composite(white, im)
-    return im.convert("RGB")
-
 
 def lite_crop(path, size, crop_fraction=0.875):
     """Shorter side -> round(size / crop_fraction) PIL BICUBIC, longer round(R * long / short), centre crop
