@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "Visualize", targets: ["Visualize"]),
         .library(name: "Adversarial", targets: ["Adversarial"]),
         .library(name: "Training", targets: ["Training"]),
+        .library(name: "Similarity", targets: ["Similarity"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -39,6 +40,9 @@ let package = Package(
         .target(name: "ONNXProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")], path: "Sources/ONNXProto"),
         // libjpeg's default error handler calls exit() and libpng longjmps; these shims catch both with setjmp
         // and return an error code and message instead.
+        // hnswlib (Debian libhnswlib-dev, header-only C++) behind an extern "C" shim: an opaque handle, every C++
+        // exception turned into an error code, saved graphs validated before hnswlib reads them.
+        .target(name: "CHNSW", path: "Sources/CHNSW"),
         .target(name: "CImageCodecs", path: "Sources/CImageCodecs",
                 linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
 
@@ -49,7 +53,9 @@ let package = Package(
             swiftSettings: fastMath),
         // Networks as data: graphs, specs, the zoo of built-in architectures and the weight-file readers.
         .target(name: "Models", dependencies: ["Engine", "CHDF5Shim", "CZlib", "ONNXProto"], swiftSettings: fastMath),
-        .target(name: "Visualize", dependencies: ["Engine", "Models", "CCairo", .product(name: "GRDB", package: "GRDB.swift")],
+        // Vector search over embeddings: exact (BLAS) and HNSW, the graph's file kept in step with an index, near-duplicates.
+        .target(name: "Similarity", dependencies: ["CBLAS", "CHNSW", "CZlib"], swiftSettings: fastMath),
+        .target(name: "Visualize", dependencies: ["Engine", "Models", "Similarity", "CCairo", .product(name: "GRDB", package: "GRDB.swift")],
                 swiftSettings: fastMath),
         .target(name: "Adversarial", dependencies: ["Engine", "Models", "Visualize"], swiftSettings: fastMath),
         // Transfer learning: folder-per-class data, augmentation, feature cache, optimizers, the trainer and its reports.
@@ -57,7 +63,7 @@ let package = Package(
         .executableTarget(
             name: "vizlab",
             dependencies: [
-                "Engine", "Models", "Visualize", "Adversarial", "Training",
+                "Engine", "Models", "Visualize", "Adversarial", "Training", "Similarity",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fastMath),
@@ -74,8 +80,10 @@ let package = Package(
         .testTarget(name: "VisualizeTests", dependencies: ["Visualize", "TestSupport"], swiftSettings: fastMath),
         .testTarget(name: "AdversarialTests", dependencies: ["Adversarial", "TestSupport"], swiftSettings: fastMath),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"], swiftSettings: fastMath),
+        .testTarget(name: "SimilarityTests", dependencies: ["Similarity", "Visualize", "TestSupport"], swiftSettings: fastMath),
     ],
     // Numeric kernels pass raw buffers into DispatchQueue.concurrentPerform; Swift 5 mode keeps that
     // free of Sendable ceremony. Data races are avoided by construction (disjoint chunks).
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v5],
+    cxxLanguageStandard: .cxx17
 )
