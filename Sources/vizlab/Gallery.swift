@@ -95,6 +95,7 @@ struct GalleryCommand: ParsableCommand {
         var pages: Int
         var pagesWritten: Int
         var examplePicturesMade: Int
+        var similarPages: Int
         var links: Int
         var brokenLinks: [String]
         var settings: RenderSettings
@@ -170,7 +171,7 @@ struct GalleryCommand: ParsableCommand {
                               rendered: unique.count - failed.count, cached: plan.jobs.count - unique.count, failed: failed,
                               imageSteps: unique.map(\.cost).reduce(0, +), renderSeconds: renderSeconds,
                               seconds: Date().timeIntervalSince(started), pages: written.pages, pagesWritten: written.pagesWritten,
-                              examplePicturesMade: written.examplePicturesMade, links: links.links,
+                              examplePicturesMade: written.examplePicturesMade, similarPages: written.similarPages, links: links.links,
                               brokenLinks: links.problems.map(\.description), settings: options.unitSettings)
         try AtomicFile.write(try CLI.jsonEncoder().encode(summary), to: root.appendingPathComponent("gallery.json"))
         FileHandle.standardError.write(Data(String(format: "gallery: %d jobs (%d rendered, %d cached, %d failed), %d pages (%d changed), %d links checked, %.1f s\n",

@@ -4,11 +4,28 @@ import Models
 import Foundation
 import Visualize
 
-/// Options shared by the feature-visualization commands (neuron, channel, layer, dream, ideal).
+/// Options shared by the feature-visualization commands (neuron, channel, layer, dream, ideal, invert): the
+/// optimization's length and everything else about it (`RenderTuning`, read through as if it were declared here).
+@dynamicMemberLookup
 struct RenderOptions: ParsableArguments {
     @Option(help: "Optimization steps.")
     var steps: Int = 512
 
+    @OptionGroup var tuning: RenderTuning
+
+    subscript<T>(dynamicMember path: KeyPath<RenderTuning, T>) -> T { tuning[keyPath: path] }
+
+    static let defaultTV = RenderTuning.defaultTV
+
+    func validate() throws {
+        guard (1...100_000).contains(steps) else { throw ValidationError("--steps must be 1…100000 (got \(steps))") }
+    }
+
+    var settings: RenderSettings { tuning.settings(steps: steps) }
+}
+
+/// Everything about a render but its length (`interpolate` uses --steps for its frames).
+struct RenderTuning: ParsableArguments {
     @Option(help: "Adam learning rate.")
     var lr: Float = 0.05
 
@@ -62,7 +79,6 @@ struct RenderOptions: ParsableArguments {
     static let defaultTV: Float = 50
 
     func validate() throws {
-        guard (1...100_000).contains(steps) else { throw ValidationError("--steps must be 1…100000 (got \(steps))") }
         guard lr > 0 && lr < 10 else { throw ValidationError("--lr must be in (0, 10) (got \(lr))") }
         if let size, !(32...1024).contains(size) { throw ValidationError("--size must be 32…1024 (got \(size))") }
         for (name, v) in [("--tv", tv), ("--l1", l1), ("--l2", l2)] where !(v >= 0 && v < 1e6) {
@@ -73,7 +89,7 @@ struct RenderOptions: ParsableArguments {
         guard blurSigma > 0 && blurSigma <= 20 else { throw ValidationError("--blur-sigma must be in (0, 20] (got \(blurSigma))") }
     }
 
-    var settings: RenderSettings {
+    func settings(steps: Int) -> RenderSettings {
         var s = RenderSettings()
         s.steps = steps; s.learningRate = lr; s.size = size ?? 224; s.parameterization = param
         s.decorrelate = !noDecorrelate; s.seed = seed

@@ -8,7 +8,7 @@ struct Vizlab: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vizlab",
         abstract: "See inside pretrained ImageNet networks (EfficientNet-Lite, VGG, ResNet, MobileNetV2, your own) and fool them — on the CPU, offline.",
-        subcommands: [Classify.self, Layers.self, Neuron.self, Channel.self, LayerCommand.self, Dream.self, Ideal.self, ActivationCommand.self, Grid.self, AttackCommand.self, IndexCommand.self, Top.self, GalleryCommand.self, GalleryJobCommand.self, Bench.self, ModelsCommand.self, Train.self])
+        subcommands: [Classify.self, Layers.self, Neuron.self, Channel.self, LayerCommand.self, Dream.self, Ideal.self, ActivationCommand.self, Grid.self, AttackCommand.self, IndexCommand.self, Top.self, GalleryCommand.self, GalleryJobCommand.self, Bench.self, ModelsCommand.self, Train.self, Similar.self, DuplicatesCommand.self, Invert.self, Interpolate.self])
 
     /// ArgumentParser's own handling, except that a malformed command line is one line on stderr (what is wrong,
     /// and where the help is) with exit status 2, like every other bad input — not the usage text.

@@ -57,8 +57,18 @@ final class GalleryCLITests: VizlabCLITestCase {
         }
         let links = LinkChecker.check(site: site)
         XCTAssertEqual(links.problems, [])
-        XCTAssertEqual(links.pages, 6)
+        XCTAssertEqual(links.pages, 6 + 4 + 1, "the 6 pages, a similar page per indexed photo and their listing")
         XCTAssertGreaterThan(links.links, 40)
+        XCTAssertEqual(s["similarPages"] as? Int, 5)
+        // Each photo's similar page shows the other three, nearest first; channel examples link to them.
+        let similarDir = site.appendingPathComponent("similar")
+        let similarPages = try FileManager.default.contentsOfDirectory(atPath: similarDir.path).filter { $0 != "index.html" && $0.hasSuffix(".html") }
+        XCTAssertEqual(similarPages.count, 4)
+        for name in similarPages {
+            let html = try String(contentsOf: similarDir.appendingPathComponent(name), encoding: .utf8)
+            XCTAssertTrue(html.contains("Its 3 nearest images"), name)
+            XCTAssertEqual(html.components(separatedBy: "<span class=value>").count - 1, 3, name)
+        }
 
         let channel = try String(contentsOf: site.appendingPathComponent("layers/blocks.2/1.html"), encoding: .utf8)
         for expected in ["channel objective", "neuron objective", "negative channel objective", "Diversity", "Top 3 by", "Bottom 3 by",
@@ -66,6 +76,7 @@ final class GalleryCLITests: VizlabCLITestCase {
             XCTAssertTrue(channel.contains(expected), "channel page lacks \(expected)")
         }
         XCTAssertEqual(channel.components(separatedBy: "src=\"../../examples/").count - 1, 6, "3 top + 3 bottom examples")
+        XCTAssertEqual(channel.components(separatedBy: "href=\"../../similar/").count - 1, 6, "each example links to its neighbours")
         XCTAssertEqual(channel.components(separatedBy: "src=\"../../renders/").count - 1, 3 + 2)
         let attacksPage = try String(contentsOf: site.appendingPathComponent("attacks.html"), encoding: .utf8)
         XCTAssertTrue(attacksPage.contains("src=\"attacks/") && attacksPage.contains("chicky_512.png"), attacksPage)

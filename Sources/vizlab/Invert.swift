@@ -1,0 +1,152 @@
+import ArgumentParser
+import Engine
+import Foundation
+import Models
+import Similarity
+import Visualize
+
+/// The embedding space as pictures: feature inversion of a photo, and a walk between two photos' embeddings.
+/// Both render with the same parameterization, transforms and TV as `vizlab channel`, maximizing the cosine of the
+/// render's pooled vector to a target; both measure the saved PNGs the way `vizlab similar` embeds a file.
+struct Invert: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Render an image whose embedding matches a photo's (feature inversion).",
+        discussion: "Examples:\n  vizlab invert photo.jpg\n  vizlab invert photo.jpg --layer blocks.10 --steps 1024")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Argument(help: "Photos to invert (one render each, one batch).")
+    var photos: [String]
+
+    @Option(help: "The vector to match: pool (the pooled embedding, default) or a layer (its channels' spatial means).")
+    var layer: String = "pool"
+
+    @OptionGroup var options: RenderOptions
+
+    struct Result: Codable { var photo: String; var image: String; var layer: String; var cosineOfSavedImage: Float }
+
+    func run() throws {
+        let model = try CLI.loadModel(modelOptions)
+        let layerName = try CLI.embeddingLayer(layer, model)
+        let targets = try CLI.embed(photos.map { URL(fileURLWithPath: $0) }, model: model, layer: layerName)
+        let items = targets.map { url, v in
+            let stem = CLI.fileName(url.deletingPathExtension().lastPathComponent)
+            let o = Objective.embeddingCosine(layerName, target: v, name: stem)
+            return RenderItem(name: "invert_\(stem)_\(CLI.fileName(layerName))", objective: o, measure: o, caption: "invert \(url.lastPathComponent)")
+        }
+        guard !items.isEmpty else { throw ExitCode(1) }
+        try CLI.renderAndSave(model, items, options: options, batchName: "invert")
+        let outDir = URL(fileURLWithPath: options.out, isDirectory: true)
+        let saved = items.map { outDir.appendingPathComponent($0.name + ".png") }
+        let again = try CLI.embed(saved, model: model, layer: layerName).map(\.1)
+        var results: [Result] = []
+        for (i, (url, v)) in targets.enumerated() {
+            results.append(Result(photo: url.path, image: saved[i].path, layer: layerName, cosineOfSavedImage: cosine(v, again[i])))
+        }
+        try AtomicFile.write(try CLI.jsonEncoder().encode(results), to: outDir.appendingPathComponent("invert.json"))
+        for r in results { FileHandle.standardError.write(Data(String(format: "%@: cosine of the saved render's embedding to the photo's: %.4f\n", r.image, r.cosineOfSavedImage).utf8)) }
+        if targets.count < photos.count { throw ExitCode(1) }
+    }
+}
+
+struct Interpolate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "A strip of renders whose embedding walks from one photo's to another's.",
+        discussion: "Frame i of n maximizes the cosine to (1 − t)·â + t·b̂ (t = i/(n − 1), unit embeddings), all frames in one batch from one seed.\nExample:\n  vizlab interpolate a.jpg b.jpg --steps 8")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Argument(help: "The first photo.")
+    var a: String
+    @Argument(help: "The last photo.")
+    var b: String
+
+    @Option(help: "Frames in the strip (the photos' own renders included).")
+    var steps: Int = 8
+
+    @Option(help: "Optimization steps per render.")
+    var renderSteps: Int = 512
+
+    @Option(help: "The vector to walk: pool (default) or a layer.")
+    var layer: String = "pool"
+
+    @OptionGroup var tuning: RenderTuning
+
+    func validate() throws {
+        guard (2...32).contains(steps) else { throw ValidationError("--steps must be 2…32 frames (got \(steps))") }
+        guard (1...100_000).contains(renderSteps) else { throw ValidationError("--render-steps must be 1…100000 (got \(renderSteps))") }
+    }
+
+    struct Frame: Codable { var t: Float; var image: String; var cosineToA: Float; var cosineToB: Float }
+    struct Summary: Codable {
+        var a: String, b: String, layer: String
+        var cosineAB: Float
+        var frames: [Frame]
+        var monotonic: Bool
+        var strip: String
+    }
+
+    func run() throws {
+        let model = try CLI.loadModel(modelOptions)
+        let layerName = try CLI.embeddingLayer(layer, model)
+        let ends = try CLI.embed([URL(fileURLWithPath: a), URL(fileURLWithPath: b)], model: model, layer: layerName)
+        guard ends.count == 2 else { throw ExitCode(1) }
+        let ua = unit(ends[0].1), ub = unit(ends[1].1)
+        let stemA = CLI.fileName(ends[0].0.deletingPathExtension().lastPathComponent), stemB = CLI.fileName(ends[1].0.deletingPathExtension().lastPathComponent)
+        let ts = (0..<steps).map { Float($0) / Float(steps - 1) }
+        let items = ts.enumerated().map { i, t in
+            let target = zip(ua, ub).map { (1 - t) * $0 + t * $1 }
+            let o = Objective.embeddingCosine(layerName, target: target, name: String(format: "t=%.2f", t))
+            return RenderItem(name: String(format: "interpolate_%@_%@_%02d", stemA, stemB, i), objective: o, measure: o, caption: String(format: "t = %.2f", t))
+        }
+        var options = try RenderOptions.parse([])
+        options.steps = renderSteps
+        options.tuning = tuning
+        try CLI.renderAndSave(model, items, options: options, batchName: "interpolate_\(stemA)_\(stemB)")
+        let outDir = URL(fileURLWithPath: tuning.out, isDirectory: true)
+        let saved = items.map { outDir.appendingPathComponent($0.name + ".png") }
+        let again = try CLI.embed(saved, model: model, layer: layerName).map(\.1)
+        let frames = zip(ts, zip(saved, again)).map { t, sv in
+            Frame(t: t, image: sv.0.path, cosineToA: cosine(sv.1, ends[0].1), cosineToB: cosine(sv.1, ends[1].1))
+        }
+        let monotonic = zip(frames, frames.dropFirst()).allSatisfy { $1.cosineToA <= $0.cosineToA && $1.cosineToB >= $0.cosineToB }
+        let tiles = [Figures.Tile(image: model.preprocessing.view(Preprocess.compositeOnWhite(try ImageDecoder.decode(contentsOf: ends[0].0))), caption: ["a", ends[0].0.lastPathComponent])]
+            + zip(frames, saved).map { f, url in
+                Figures.Tile(image: Preprocess.compositeOnWhite((try? ImageDecoder.decode(contentsOf: url)) ?? RGBAImage(width: 1, height: 1, pixels: [0, 0, 0, 255])),
+                             caption: [String(format: "t = %.2f", f.t), String(format: "cos a %.3f · b %.3f", f.cosineToA, f.cosineToB)])
+            }
+            + [Figures.Tile(image: model.preprocessing.view(Preprocess.compositeOnWhite(try ImageDecoder.decode(contentsOf: ends[1].0))), caption: ["b", ends[1].0.lastPathComponent])]
+        let strip = outDir.appendingPathComponent("interpolate_\(stemA)_\(stemB)_strip.png")
+        try PNGEncoder.write(Figures.grid(tiles, columns: tiles.count, tileSize: 160,
+                                          title: "\(ends[0].0.lastPathComponent) → \(ends[1].0.lastPathComponent) on \(layerName)"), to: strip)
+        let summary = Summary(a: ends[0].0.path, b: ends[1].0.path, layer: layerName, cosineAB: cosine(ends[0].1, ends[1].1),
+                              frames: frames, monotonic: monotonic, strip: strip.path)
+        try AtomicFile.write(try CLI.jsonEncoder().encode(summary), to: outDir.appendingPathComponent("interpolate_\(stemA)_\(stemB).json"))
+        for f in frames { FileHandle.standardError.write(Data(String(format: "t = %.2f  cos a %.4f  cos b %.4f\n", f.t, f.cosineToA, f.cosineToB).utf8)) }
+        FileHandle.standardError.write(Data("cosines \(monotonic ? "change monotonically" : "are NOT monotonic") along the strip\n".utf8))
+        if !tuning.json { print(strip.path) }
+    }
+}
+
+func unit(_ v: [Float]) -> [Float] { let n = max(v.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12); return v.map { $0 / n } }
+func cosine(_ a: [Float], _ b: [Float]) -> Float { zip(unit(a), unit(b)).reduce(0) { $0 + $1.0 * $1.1 } }
+
+extension CLI {
+    /// "pool" → the model's embedding; any other name must be a layer of the model.
+    static func embeddingLayer(_ name: String, _ model: any VisionModel) throws -> String {
+        if name == "pool" { return model.spec.embedding }
+        guard model.layerInfo(named: name) != nil else { fail("--layer: '\(name)' is not a layer of \(model.spec.id) (see `vizlab layers`)"); throw ExitCode(2) }
+        return name
+    }
+
+    /// Each file's vector at `layer` as `vizlab similar` embeds a query; unreadable files are one line each and dropped.
+    static func embed(_ urls: [URL], model: any VisionModel, layer: String) throws -> [(URL, [Float])] {
+        let got = Embedder.vectors(urls, model: model, layer: layer)
+        var out: [(URL, [Float])] = []
+        for (i, u) in urls.enumerated() {
+            if let e = got.errors[i] { fail(e.hasPrefix(u.path) ? e : "\(u.path): \(e)"); continue }
+            out.append((u, got.vectors[i]!))
+        }
+        return out
+    }
+}
