@@ -10,8 +10,8 @@ struct DuplicatesCommand: ParsableCommand {
         commandName: "duplicates",
         abstract: "Groups of near-duplicate images (resized, recompressed, cropped copies) by embedding cosine.",
         discussion: """
-            From a folder (every image embedded now) or an index (its stored vectors: no model run). Every pair at or \
-            above --threshold is joined, exactly (all pairs, one matrix product); groups are the connected components. \
+            From a folder (every image embedded now) or an index (its stored vectors: no model run). Each vector is power-normalized \
+            (--power, default the signed square root) and made unit length; every pair at or above --threshold is joined, exactly (all pairs, one matrix product); groups are the connected components. \
             Writes a grid per group and duplicates.json to --out.
             Examples:
               vizlab duplicates ~/Pictures
@@ -29,8 +29,11 @@ struct DuplicatesCommand: ParsableCommand {
     @Option(help: "The vector space: pool (the pooled embedding, default) or an indexed layer (--db only).")
     var layer: String?
 
-    @Option(help: "Cosine similarity at or above which two images are duplicates.")
-    var threshold: Float = 0.95
+    @Option(help: "Cosine similarity (of the power-normalized vectors) at or above which two images are duplicates.")
+    var threshold: Float = 0.83
+
+    @Option(help: "Power normalization before the cosine: each entry to this power, sign kept (1: the plain embedding).")
+    var power: Float = 0.5
 
     @Option(help: "Output folder for the group grids and duplicates.json.")
     var out: String = "out/duplicates"
@@ -44,6 +47,7 @@ struct DuplicatesCommand: ParsableCommand {
     func validate() throws {
         guard (folder == nil) != (db == nil) else { throw ValidationError("give a folder or --db (one of them)") }
         guard threshold > 0 && threshold <= 1 else { throw ValidationError("--threshold must be in (0, 1] (got \(threshold))") }
+        guard power > 0 && power <= 4 else { throw ValidationError("--power must be in (0, 4] (got \(power))") }
     }
 
     struct Group: Codable { var images: [String]; var minCosine: Float; var grid: String? }
@@ -51,6 +55,7 @@ struct DuplicatesCommand: ParsableCommand {
         var source: String
         var layer: String
         var threshold: Float
+        var power: Float
         var images: Int
         var failed: [String]
         var groups: [Group]
@@ -104,7 +109,7 @@ struct DuplicatesCommand: ParsableCommand {
             preprocessing = model.preprocessing
         }
         let unit: VectorSet
-        do { unit = try vectors.prepared(for: .cosine) } catch { CLI.fail(CLI.describe(error)); throw ExitCode(1) }
+        do { unit = try NearDuplicates.descriptors(vectors, power: power) } catch { CLI.fail(CLI.describe(error)); throw ExitCode(1) }
         let t = Date()
         let found = NearDuplicates.find(unit, threshold: threshold)
         let searchSeconds = Date().timeIntervalSince(t)
@@ -130,7 +135,7 @@ struct DuplicatesCommand: ParsableCommand {
             }
             groups.append(group)
         }
-        let summary = Summary(source: db ?? folder!, layer: layerName, threshold: threshold, images: unit.count, failed: failed,
+        let summary = Summary(source: db ?? folder!, layer: layerName, threshold: threshold, power: power, images: unit.count, failed: failed,
                               groups: groups, duplicatePairs: found.pairs.count, embedSeconds: embedSeconds,
                               searchSeconds: searchSeconds, seconds: Date().timeIntervalSince(start))
         try AtomicFile.write(try CLI.jsonEncoder().encode(summary), to: outDir.appendingPathComponent("duplicates.json"))
@@ -139,7 +144,8 @@ struct DuplicatesCommand: ParsableCommand {
                 print(String(format: "group %d (%d images, min cosine %.3f):", g + 1, group.images.count, group.minCosine))
                 for p in group.images { print("  \(p)") }
             }
-            print(String(format: "%d images, %d groups of near-duplicates (cosine ≥ %.3f) in %.2f s", unit.count, groups.count, threshold, summary.seconds))
+            print(String(format: "%d images, %d groups of near-duplicates (cosine ≥ %.3f of the vectors to the power %.2g) in %.2f s",
+                         unit.count, groups.count, threshold, power, summary.seconds))
         }
         if !failed.isEmpty { throw ExitCode(1) }
     }
