@@ -30,7 +30,7 @@ parity-fixtures: setup  ## framework-parity fixtures made by PyTorch itself, onc
 test: setup parity-fixtures  ## the whole test suite, in release (numeric code is 10-100x slower in debug)
 	$(SWIFT_TEST)
 
-demo: build dataset fashion  ## list the models (fetch verifies Lite1), classify the sample photos (Lite0/1/2), render a Lite2 channel, fool the model three times, index the corpus, benchmark, render the HTML gallery
+demo: build dataset fashion  ## list the models (fetch verifies Lite1), classify the sample photos (Lite0/1/2), render a Lite2 channel, fool the model three times, index the corpus, similar images / duplicates / inversion, benchmark, render the HTML gallery
 	@echo "== vizlab models: the built-in architectures and which weights are installed; fetch checks (or downloads) official weights"
 	$(VIZLAB) models
 	$(VIZLAB) models fetch lite1
@@ -50,6 +50,11 @@ demo: build dataset fashion  ## list the models (fetch verifies Lite1), classify
 	$(VIZLAB) top logits:282 --k 8 --db out/demo/examples.sqlite --out out/demo/top/tiger_cat.png
 	$(VIZLAB) top logits:483 --k 8 --db out/demo/examples.sqlite --out out/demo/top/castle.png
 	$(VIZLAB) top blocks.5:10 --k 8 --patches --db out/demo/examples.sqlite --out out/demo/top/blocks5_10_patches.png
+	@echo "== vizlab similar: two photos' nearest images in the corpus (HNSW graph built beside the index, then exact), near-duplicate groups, a photo's embedding inverted"
+	$(VIZLAB) similar $(VIZLAB_HOME)/samples/chelsea.png $(VIZLAB_HOME)/samples/coffee.png --k 8 --db out/demo/examples.sqlite --out out/demo/similar
+	$(VIZLAB) similar $(VIZLAB_HOME)/samples/chelsea.png --k 8 --exact --db out/demo/examples.sqlite --out out/demo/similar/exact
+	$(VIZLAB) duplicates --db out/demo/examples.sqlite --out out/demo/duplicates
+	$(VIZLAB) invert $(VIZLAB_HOME)/samples/chelsea.png --steps 256 --seed 1 --out out/demo/invert
 	@echo "== vizlab train: a new head on Lite0's features for Fashion-MNIST's 10 classes (2,000 train / 1,000 validation / 1,000 test at 112²), then the trained model classified and its ideal sneaker"
 	$(VIZLAB) train $(VIZLAB_HOME)/data/fashion-small --mode features --size 112 --epochs 30 --lr 1e-3 --seed 1 --out out/demo/train
 	$(VIZLAB) classify --top 3 --model out/demo/train/model.vizlab $(VIZLAB_HOME)/data/fashion-small/test/sneaker/00036.png

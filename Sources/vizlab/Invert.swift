@@ -23,7 +23,13 @@ struct Invert: ParsableCommand {
 
     @OptionGroup var options: RenderOptions
 
-    struct Result: Codable { var photo: String; var image: String; var layer: String; var cosineOfSavedImage: Float }
+    struct Result: Codable {
+        var photo: String; var image: String; var layer: String
+        /// The saved PNG re-read and fed as it is (a render is a model input: how every render is measured).
+        var cosineOfSavedImage: Float
+        /// The saved PNG embedded as `vizlab similar` embeds a file (resized and cropped by the model's preprocessing).
+        var cosineAsQuery: Float
+    }
 
     func run() throws {
         let model = try CLI.loadModel(modelOptions)
@@ -39,12 +45,17 @@ struct Invert: ParsableCommand {
         let outDir = URL(fileURLWithPath: options.out, isDirectory: true)
         let saved = items.map { outDir.appendingPathComponent($0.name + ".png") }
         let again = try CLI.embed(saved, model: model, layer: layerName).map(\.1)
+        let asIs = try CLI.embedAsIs(saved, model: model, layer: layerName)
         var results: [Result] = []
         for (i, (url, v)) in targets.enumerated() {
-            results.append(Result(photo: url.path, image: saved[i].path, layer: layerName, cosineOfSavedImage: cosine(v, again[i])))
+            results.append(Result(photo: url.path, image: saved[i].path, layer: layerName, cosineOfSavedImage: cosine(v, asIs[i]),
+                                  cosineAsQuery: cosine(v, again[i])))
         }
         try AtomicFile.write(try CLI.jsonEncoder().encode(results), to: outDir.appendingPathComponent("invert.json"))
-        for r in results { FileHandle.standardError.write(Data(String(format: "%@: cosine of the saved render's embedding to the photo's: %.4f\n", r.image, r.cosineOfSavedImage).utf8)) }
+        for r in results {
+            FileHandle.standardError.write(Data(String(format: "%@: cosine of the saved render's embedding to the photo's: %.4f (embedded as a query photo: %.4f)\n",
+                                                       r.image, r.cosineOfSavedImage, r.cosineAsQuery).utf8))
+        }
         if targets.count < photos.count { throw ExitCode(1) }
     }
 }
@@ -77,12 +88,14 @@ struct Interpolate: ParsableCommand {
         guard (1...100_000).contains(renderSteps) else { throw ValidationError("--render-steps must be 1…100000 (got \(renderSteps))") }
     }
 
-    struct Frame: Codable { var t: Float; var image: String; var cosineToA: Float; var cosineToB: Float }
+    /// Cosines of the saved frame fed as it is; the `AsQuery` pair embeds it as `vizlab similar` embeds a file.
+    struct Frame: Codable { var t: Float; var image: String; var cosineToA: Float; var cosineToB: Float; var cosineToAAsQuery: Float; var cosineToBAsQuery: Float }
     struct Summary: Codable {
         var a: String, b: String, layer: String
         var cosineAB: Float
         var frames: [Frame]
         var monotonic: Bool
+        var monotonicAsQuery: Bool
         var strip: String
     }
 
@@ -106,10 +119,13 @@ struct Interpolate: ParsableCommand {
         let outDir = URL(fileURLWithPath: tuning.out, isDirectory: true)
         let saved = items.map { outDir.appendingPathComponent($0.name + ".png") }
         let again = try CLI.embed(saved, model: model, layer: layerName).map(\.1)
-        let frames = zip(ts, zip(saved, again)).map { t, sv in
-            Frame(t: t, image: sv.0.path, cosineToA: cosine(sv.1, ends[0].1), cosineToB: cosine(sv.1, ends[1].1))
+        let asIs = try CLI.embedAsIs(saved, model: model, layer: layerName)
+        let frames = ts.indices.map { i in
+            Frame(t: ts[i], image: saved[i].path, cosineToA: cosine(asIs[i], ends[0].1), cosineToB: cosine(asIs[i], ends[1].1),
+                  cosineToAAsQuery: cosine(again[i], ends[0].1), cosineToBAsQuery: cosine(again[i], ends[1].1))
         }
         let monotonic = zip(frames, frames.dropFirst()).allSatisfy { $1.cosineToA <= $0.cosineToA && $1.cosineToB >= $0.cosineToB }
+        let monotonicAsQuery = zip(frames, frames.dropFirst()).allSatisfy { $1.cosineToAAsQuery <= $0.cosineToAAsQuery && $1.cosineToBAsQuery >= $0.cosineToBAsQuery }
         let tiles = [Figures.Tile(image: model.preprocessing.view(Preprocess.compositeOnWhite(try ImageDecoder.decode(contentsOf: ends[0].0))), caption: ["a", ends[0].0.lastPathComponent])]
             + zip(frames, saved).map { f, url in
                 Figures.Tile(image: Preprocess.compositeOnWhite((try? ImageDecoder.decode(contentsOf: url)) ?? RGBAImage(width: 1, height: 1, pixels: [0, 0, 0, 255])),
@@ -120,9 +136,12 @@ struct Interpolate: ParsableCommand {
         try PNGEncoder.write(Figures.grid(tiles, columns: tiles.count, tileSize: 160,
                                           title: "\(ends[0].0.lastPathComponent) → \(ends[1].0.lastPathComponent) on \(layerName)"), to: strip)
         let summary = Summary(a: ends[0].0.path, b: ends[1].0.path, layer: layerName, cosineAB: cosine(ends[0].1, ends[1].1),
-                              frames: frames, monotonic: monotonic, strip: strip.path)
+                              frames: frames, monotonic: monotonic, monotonicAsQuery: monotonicAsQuery, strip: strip.path)
         try AtomicFile.write(try CLI.jsonEncoder().encode(summary), to: outDir.appendingPathComponent("interpolate_\(stemA)_\(stemB).json"))
-        for f in frames { FileHandle.standardError.write(Data(String(format: "t = %.2f  cos a %.4f  cos b %.4f\n", f.t, f.cosineToA, f.cosineToB).utf8)) }
+        for f in frames {
+            FileHandle.standardError.write(Data(String(format: "t = %.2f  cos a %.4f  cos b %.4f  (as a query photo: %.4f, %.4f)\n",
+                                                       f.t, f.cosineToA, f.cosineToB, f.cosineToAAsQuery, f.cosineToBAsQuery).utf8))
+        }
         FileHandle.standardError.write(Data("cosines \(monotonic ? "change monotonically" : "are NOT monotonic") along the strip\n".utf8))
         if !tuning.json { print(strip.path) }
     }
@@ -137,6 +156,15 @@ extension CLI {
         if name == "pool" { return model.spec.embedding }
         guard model.layerInfo(named: name) != nil else { fail("--layer: '\(name)' is not a layer of \(model.spec.id) (see `vizlab layers`)"); throw ExitCode(2) }
         return name
+    }
+
+    /// Saved renders' vectors, each PNG fed to the model as it is (normalized only), as renders are measured.
+    static func embedAsIs(_ urls: [URL], model: any VisionModel, layer: String) throws -> [[Float]] {
+        try urls.map { url in
+            let rgb = Preprocess.compositeOnWhite(try ImageDecoder.decode(contentsOf: url))
+            let act = GradMode.withoutGrad { model.forward(model.preprocessing.normalize(rgb), capture: [layer])[layer]! }
+            return Embedder.spatialMean(act, image: 0)
+        }
     }
 
     /// Each file's vector at `layer` as `vizlab similar` embeds a query; unreadable files are one line each and dropped.
