@@ -38,10 +38,11 @@ struct Invert: ParsableCommand {
         let items = targets.map { url, v in
             let stem = CLI.fileName(url.deletingPathExtension().lastPathComponent)
             let o = Objective.embeddingCosine(layerName, target: v, name: stem)
-            return RenderItem(name: "invert_\(stem)_\(CLI.fileName(layerName))", objective: o, measure: o, caption: "invert \(url.lastPathComponent)")
+            return RenderItem(name: "invert_\(stem)_\(CLI.fileName(layerName))", objective: CLI.inversionWeight * o, measure: o,
+                              caption: "invert \(url.lastPathComponent)")
         }
         guard !items.isEmpty else { throw ExitCode(1) }
-        try CLI.renderAndSave(model, items, options: options, batchName: "invert")
+        try CLI.renderAndSave(model, items, options: options, batchName: "invert", settings: CLI.inversionSettings(options.settings, options.size, l2: options.l2, model))
         let outDir = URL(fileURLWithPath: options.out, isDirectory: true)
         let saved = items.map { outDir.appendingPathComponent($0.name + ".png") }
         let again = try CLI.embed(saved, model: model, layer: layerName).map(\.1)
@@ -110,12 +111,14 @@ struct Interpolate: ParsableCommand {
         let items = ts.enumerated().map { i, t in
             let target = zip(ua, ub).map { (1 - t) * $0 + t * $1 }
             let o = Objective.embeddingCosine(layerName, target: target, name: String(format: "t=%.2f", t))
-            return RenderItem(name: String(format: "interpolate_%@_%@_%02d", stemA, stemB, i), objective: o, measure: o, caption: String(format: "t = %.2f", t))
+            return RenderItem(name: String(format: "interpolate_%@_%@_%02d", stemA, stemB, i), objective: CLI.inversionWeight * o, measure: o,
+                              caption: String(format: "t = %.2f", t))
         }
         var options = try RenderOptions.parse([])
         options.steps = renderSteps
         options.tuning = tuning
-        try CLI.renderAndSave(model, items, options: options, batchName: "interpolate_\(stemA)_\(stemB)")
+        try CLI.renderAndSave(model, items, options: options, batchName: "interpolate_\(stemA)_\(stemB)",
+                              settings: CLI.inversionSettings(options.settings, tuning.size, l2: tuning.l2, model))
         let outDir = URL(fileURLWithPath: tuning.out, isDirectory: true)
         let saved = items.map { outDir.appendingPathComponent($0.name + ".png") }
         let again = try CLI.embed(saved, model: model, layer: layerName).map(\.1)
@@ -151,6 +154,27 @@ func unit(_ v: [Float]) -> [Float] { let n = max(v.reduce(0) { $0 + $1 * $1 }.sq
 func cosine(_ a: [Float], _ b: [Float]) -> Float { zip(unit(a), unit(b)).reduce(0) { $0 + $1.0 * $1.1 } }
 
 extension CLI {
+    /// The cosine (≤ 1) is about a tenth of a typical unit's activation, so it is optimized ×10: `--tv 50` then weighs
+    /// it as it weighs a channel (at ×1 the total-variation term wins and the render is flat black and white blobs;
+    /// Adam makes ×10 with TV 50 the same as ×1 with TV 5). The value reported is the cosine itself.
+    static let inversionWeight: Float = 10
+
+    /// Without a prior on the pixels, a long inversion drifts to overexposed black-and-white regions (the pooled
+    /// embedding is matched all the same); `--l2 20` (mean (pixel − 0.5)² × 20) keeps it a picture. Measured on three
+    /// photos at 512 steps: recognizable castles and flowers, cosines unchanged (docs/similar.md).
+    static let inversionL2: Float = 20
+
+    /// `vizlab channel`'s settings (the L2 prior unless `--l2` is given), with Lucid's random zooms (0.90–1.10) widened to 0.90–1.24: a file embedded as a
+    /// photo is resized and centre-cropped by the model's preprocessing (for Lite0 a 256/224 = 1.14 zoom), and the
+    /// render should keep its embedding under that view too.
+    static func inversionSettings(_ base: RenderSettings, _ size: Int?, l2: Float?, _ model: any VisionModel) -> RenderSettings {
+        var s = base
+        if size == nil { s.size = model.inputSize }
+        s.regularizers.l2 = l2 ?? inversionL2
+        if s.transforms != .none { s.transforms.scales = (0...17).map { 1 + Double($0 - 5) / 50 } }
+        return s
+    }
+
     /// "pool" → the model's embedding; any other name must be a layer of the model.
     static func embeddingLayer(_ name: String, _ model: any VisionModel) throws -> String {
         if name == "pool" { return model.spec.embedding }

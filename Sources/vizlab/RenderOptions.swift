@@ -47,8 +47,8 @@ struct RenderTuning: ParsableArguments {
     @Option(help: "L1 weight: mean |pixel − 0.5| is subtracted × this.")
     var l1: Float = 0
 
-    @Option(help: "L2 weight: mean (pixel − 0.5)² is subtracted × this.")
-    var l2: Float = 0
+    @Option(help: "L2 weight: mean (pixel − 0.5)² is subtracted × this (default 0; 20 for invert and interpolate).")
+    var l2: Float?
 
     @Option(help: "Blur the image every N steps (0: never).")
     var blurEvery: Int = 0
@@ -81,7 +81,7 @@ struct RenderTuning: ParsableArguments {
     func validate() throws {
         guard lr > 0 && lr < 10 else { throw ValidationError("--lr must be in (0, 10) (got \(lr))") }
         if let size, !(32...1024).contains(size) { throw ValidationError("--size must be 32…1024 (got \(size))") }
-        for (name, v) in [("--tv", tv), ("--l1", l1), ("--l2", l2)] where !(v >= 0 && v < 1e6) {
+        for (name, v) in [("--tv", tv), ("--l1", l1), ("--l2", l2 ?? 0)] where !(v >= 0 && v < 1e6) {
             throw ValidationError("\(name) must be ≥ 0 (got \(v))")
         }
         guard redirectSteps >= 0 else { throw ValidationError("--redirect-steps must be ≥ 0 (got \(redirectSteps))") }
@@ -94,7 +94,7 @@ struct RenderTuning: ParsableArguments {
         s.steps = steps; s.learningRate = lr; s.size = size ?? 224; s.parameterization = param
         s.decorrelate = !noDecorrelate; s.seed = seed
         s.transforms = noTransforms ? .none : TransformSettings()
-        s.regularizers.totalVariation = tv; s.regularizers.l1 = l1; s.regularizers.l2 = l2
+        s.regularizers.totalVariation = tv; s.regularizers.l1 = l1; s.regularizers.l2 = l2 ?? 0
         s.regularizers.blurEvery = blurEvery; s.regularizers.blurSigma = blurSigma
         s.redirectSteps = redirectSteps
         return s
