@@ -64,7 +64,7 @@ struct Invert: ParsableCommand {
 struct Interpolate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "A strip of renders whose embedding walks from one photo's to another's.",
-        discussion: "Frame i of n maximizes the cosine to (1 − t)·â + t·b̂ (t = i/(n − 1), unit embeddings), all frames in one batch from one seed.\nExample:\n  vizlab interpolate a.jpg b.jpg --steps 8")
+        discussion: "Frame i of n maximizes (1 − t)·cos(x, a) + t·cos(x, b) on the pooled embeddings (t = i/(n − 1)), all frames in one batch from one shared initial image.\nExample:\n  vizlab interpolate a.jpg b.jpg --steps 8")
 
     @OptionGroup var modelOptions: ModelOptions
 
@@ -109,16 +109,27 @@ struct Interpolate: ParsableCommand {
         let stemA = CLI.fileName(ends[0].0.deletingPathExtension().lastPathComponent), stemB = CLI.fileName(ends[1].0.deletingPathExtension().lastPathComponent)
         let ts = (0..<steps).map { Float($0) / Float(steps - 1) }
         let items = ts.enumerated().map { i, t in
-            let target = zip(ua, ub).map { (1 - t) * $0 + t * $1 }
-            let o = Objective.embeddingCosine(layerName, target: target, name: String(format: "t=%.2f", t))
+            // (1 − t)·cos(x, a) + t·cos(x, b): each frame a point on the trade-off between the two cosines, weighted
+            // by t, so along the strip the cosine to a can only fall and the cosine to b only rise (at the optimum).
+            let toA = Objective.embeddingCosine(layerName, target: ua, name: stemA), toB = Objective.embeddingCosine(layerName, target: ub, name: stemB)
+            let o = ((1 - t) * toA + t * toB).named(String(format: "%.2f·cos(%@, %@) + %.2f·cos(%@, %@)", 1 - t, layerName, stemA, t, layerName, stemB))
             return RenderItem(name: String(format: "interpolate_%@_%@_%02d", stemA, stemB, i), objective: CLI.inversionWeight * o, measure: o,
                               caption: String(format: "t = %.2f", t))
         }
         var options = try RenderOptions.parse([])
         options.steps = renderSteps
         options.tuning = tuning
-        try CLI.renderAndSave(model, items, options: options, batchName: "interpolate_\(stemA)_\(stemB)",
-                              settings: CLI.inversionSettings(options.settings, tuning.size, l2: tuning.l2, model))
+        var settings = CLI.inversionSettings(options.settings, tuning.size, l2: tuning.l2, model)
+        settings.batch = items.count
+        // Every frame starts from the same random image (and the transforms are drawn once per step for the whole
+        // batch), so frames differ only by their targets: neighbouring frames stay alike and the walk is smooth.
+        var generator = SeededGenerator(seed: settings.seed)
+        let start = makeParameterization(settings, generator: &generator)
+        for v in start.variables {
+            let per = v.count / items.count
+            for b in 1..<items.count { for i in 0..<per { v.data[b * per + i] = v.data[i] } }
+        }
+        try CLI.renderAndSave(model, items, options: options, batchName: "interpolate_\(stemA)_\(stemB)", initial: start, settings: settings)
         let outDir = URL(fileURLWithPath: tuning.out, isDirectory: true)
         let saved = items.map { outDir.appendingPathComponent($0.name + ".png") }
         let again = try CLI.embed(saved, model: model, layer: layerName).map(\.1)
