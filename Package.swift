@@ -54,7 +54,7 @@ let package = Package(
         // Networks as data: graphs, specs, the zoo of built-in architectures and the weight-file readers.
         .target(name: "Models", dependencies: ["Engine", "CHDF5Shim", "CZlib", "ONNXProto"], swiftSettings: fastMath),
         // Vector search over embeddings: exact (BLAS) and HNSW, the graph's file kept in step with an index, near-duplicates.
-        .target(name: "Similarity", dependencies: ["CBLAS", "CHNSW", "CZlib"], swiftSettings: fastMath),
+        .target(name: "Similarity", dependencies: ["Engine", "CBLAS", "CHNSW", "CZlib"], swiftSettings: fastMath),
         .target(name: "Visualize", dependencies: ["Engine", "Models", "Similarity", "CCairo", .product(name: "GRDB", package: "GRDB.swift")],
                 swiftSettings: fastMath),
         .target(name: "Adversarial", dependencies: ["Engine", "Models", "Visualize"], swiftSettings: fastMath),

@@ -1,4 +1,5 @@
 import CZlib
+import Engine
 import Foundation
 
 /// The HNSW graph of one (layer, metric) of an index, saved beside the SQLite file in `<db>.hnsw/` and kept in
@@ -79,9 +80,11 @@ public struct HNSWStore {
         removeStaleTemporaries()
         var index: HNSWIndex?
         var stored: Record?
+        var hadGraph = rebuild  // "rebuilt" rather than "built" in the report
         if rebuild {
             report.reason = "--rebuild"
         } else if let r = try record() {
+            hadGraph = true
             if r.model != model || r.layer != layer || r.metric != metric || r.dim != vectors.dim || r.parameters != parameters {
                 report.reason = "model, layer, metric or parameters changed"
             } else {
@@ -134,7 +137,7 @@ public struct HNSWStore {
             }
         }
         if index == nil {
-            report.action = stored == nil && report.reason == "no graph yet" ? "built" : "rebuilt"
+            report.action = hadGraph ? "rebuilt" : "built"
             let t = Date()
             let graph = try HNSWIndex.empty(metric: metric, dim: vectors.dim, capacity: vectors.count, parameters: parameters)
             try add(vectors, to: graph, progress: progress)
@@ -168,17 +171,14 @@ public struct HNSWStore {
         let crc = HNSWStore.crc32(data)
         let name = "\(key)-\(String(format: "%08x", crc)).bin"
         let final = directory.appendingPathComponent(name)
-        try flush(temp)
+        try AtomicFile.flush(temp)
         guard rename(temp.path, final.path) == 0 else { throw SimilarityError("cannot rename \(temp.path) to \(final.path)") }
         let record = Record(model: model, layer: layer, metric: metric, dim: graph.dim, parameters: parameters,
                             count: graph.count, deleted: graph.deletedCount, file: name, bytes: data.count, crc32: crc)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let recordTemp = directory.appendingPathComponent(".\(key).json.tmp-\(getpid())")
-        try encoder.encode(record).write(to: recordTemp)
-        try flush(recordTemp)
-        guard rename(recordTemp.path, recordURL.path) == 0 else { throw SimilarityError("cannot write \(recordURL.path)") }
-        try flush(directory)
+        try AtomicFile.write(try encoder.encode(record), to: recordURL)  // temp, flush, rename
+        try AtomicFile.flush(directory)
         for f in (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         where f.hasPrefix(key + "-") && f.hasSuffix(".bin") && f != name {
             try? FileManager.default.removeItem(at: directory.appendingPathComponent(f))
@@ -187,19 +187,14 @@ public struct HNSWStore {
         report.fileBytes = data.count
     }
 
-    /// Temporary files of runs that were killed (their process is gone).
+    /// Temporary files of runs that were killed (their process is gone): ".KEY.tmp-PID" (the graph) and
+    /// ".KEY.json.tmp-PID-RANDOM" (the record, by `AtomicFile`).
     func removeStaleTemporaries() {
         for f in (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [] where f.hasPrefix(".\(key).") {
-            guard let pid = f.split(separator: "-").last.flatMap({ Int32($0) }) else { continue }
+            guard let tail = f.range(of: ".tmp-").map({ f[$0.upperBound...] }),
+                  let pid = tail.split(separator: "-").first.flatMap({ Int32($0) }) else { continue }
             if pid == getpid() || kill(pid, 0) != 0 { try? FileManager.default.removeItem(at: directory.appendingPathComponent(f)) }
         }
-    }
-
-    func flush(_ url: URL) throws {
-        let fd = Foundation.open(url.path, O_RDONLY)
-        guard fd >= 0 else { throw SimilarityError("cannot open \(url.path)") }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw SimilarityError("cannot flush \(url.path)") }
     }
 
     static func crc32(_ data: Data) -> UInt32 {

@@ -94,17 +94,15 @@ struct DuplicatesCommand: ParsableCommand {
             let files = try Indexer.imageFiles(under: root)
             guard !files.isEmpty else { CLI.fail("\(folder!): no PNG, JPEG or WebP images"); throw ExitCode(2) }
             let t = Date()
-            let got = Embedder.vectors(files, model: model, layer: layerName) { done, total, elapsed in
+            let got = try CLI.embed(files, model: model, layer: layerName) { done, total, elapsed in
                 FileHandle.standardError.write(Data(String(format: "\rduplicates: embedded %d/%d, ETA %.0fs ", done, total,
                                                            elapsed / Double(done) * Double(total - done)).utf8))
             }
-            FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
             embedSeconds = Date().timeIntervalSince(t)
+            let embedded = Set(got.map(\.0))
+            failed = files.filter { !embedded.contains($0) }.map(\.path)
             var ids: [Int64] = [], data: [Float] = []
-            for (i, f) in files.enumerated() {
-                if let e = got.errors[i] { CLI.fail(e.hasPrefix(f.path) ? e : "\(f.path): \(e)"); failed.append(f.path); continue }
-                ids.append(Int64(i)); data += got.vectors[i]!; paths[Int64(i)] = f.path
-            }
+            for (i, (f, v)) in got.enumerated() { ids.append(Int64(i)); data += v; paths[Int64(i)] = f.path }
             vectors = VectorSet(ids: ids, dim: data.count / max(ids.count, 1), data: data)
             preprocessing = model.preprocessing
         }
@@ -113,10 +111,12 @@ struct DuplicatesCommand: ParsableCommand {
         let t = Date()
         let found = NearDuplicates.find(unit, threshold: threshold)
         let searchSeconds = Date().timeIntervalSince(t)
-        var minCos: [Int64: Float] = [:]
         var groupOf: [Int64: Int] = [:]
         for (g, members) in found.groups.enumerated() { for m in members { groupOf[m] = g } }
-        for p in found.pairs { let g = Int64(groupOf[p.a]!); minCos[g] = min(minCos[g] ?? 1, p.cosine) }
+        var minCos = [Float](repeating: 1, count: found.groups.count)
+        for p in found.pairs { minCos[groupOf[p.a]!] = min(minCos[groupOf[p.a]!], p.cosine) }
+        var row: [Int64: Int] = [:]
+        for (i, id) in unit.ids.enumerated() { row[id] = i }
         let outDir = URL(fileURLWithPath: out, isDirectory: true)
         do { try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true) } catch {
             CLI.fail("cannot create the output folder \(outDir.path): \(error.localizedDescription)"); throw ExitCode(1)
@@ -124,13 +124,15 @@ struct DuplicatesCommand: ParsableCommand {
         var groups: [Group] = []
         for (g, members) in found.groups.enumerated() {
             let images = members.compactMap { paths[$0] }
-            var group = Group(images: images, minCosine: minCos[Int64(g)] ?? 1)
+            var group = Group(images: images, minCosine: minCos[g])
             if !noGrids {
+                // The first member, then the others with their cosine to it.
                 let url = outDir.appendingPathComponent(String(format: "group_%03d.png", g + 1))
-                try CLI.writeNeighbourGrid(query: images[0], hits: images.dropFirst().map { p in
-                    let a = unit.ids.firstIndex(of: members[0])!, b = unit.ids.firstIndex(of: members[images.firstIndex(of: p)!])!
-                    return (p, zip(unit.row(a), unit.row(b)).reduce(0) { $0 + $1.0 * $1.1 })
-                }, preprocessing: preprocessing, metric: .cosine, layer: layerName, to: url)
+                let first = unit.row(row[members[0]]!)
+                let hits = members.dropFirst().compactMap { m in
+                    paths[m].map { ($0, zip(first, unit.row(row[m]!)).reduce(Float(0)) { $0 + $1.0 * $1.1 }) }
+                }
+                try CLI.writeNeighbourGrid(query: images[0], hits: hits, preprocessing: preprocessing, metric: .cosine, layer: layerName, to: url)
                 group.grid = url.path
             }
             groups.append(group)

@@ -203,8 +203,10 @@ extension CLI {
     }
 
     /// Each file's vector at `layer` as `vizlab similar` embeds a query; unreadable files are one line each and dropped.
-    static func embed(_ urls: [URL], model: any VisionModel, layer: String) throws -> [(URL, [Float])] {
-        let got = Embedder.vectors(urls, model: model, layer: layer)
+    static func embed(_ urls: [URL], model: any VisionModel, layer: String,
+                      progress: ((Int, Int, Double) -> Void)? = nil) throws -> [(URL, [Float])] {
+        let got = Embedder.vectors(urls, model: model, layer: layer, progress: progress)
+        if progress != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
         var out: [(URL, [Float])] = []
         for (i, u) in urls.enumerated() {
             if let e = got.errors[i] { fail(e.hasPrefix(u.path) ? e : "\(u.path): \(e)"); continue }

@@ -155,7 +155,11 @@ struct Similar: ParsableCommand {
             }
             urls += try Indexer.imageFiles(under: URL(fileURLWithPath: dir, isDirectory: true))
         }
-        let resolved = try CLI.queryVectors(urls, index: index, base: base, layer: layer, metric: search.metric, modelOptions: modelOptions)
+        // Every readable indexed image, read once: queries are looked up in it, answers drawn from it.
+        var idOfPath: [String: Int64] = [:], pathOfID: [Int64: String] = [:]
+        for r in try index.images().values where r.error == nil { idOfPath[r.path] = r.id; pathOfID[r.id] = r.path }
+        let resolved = try CLI.queryVectors(urls, index: index, idOfPath: idOfPath, base: base, layer: layer, metric: search.metric,
+                                            modelOptions: modelOptions)
         if resolved.vectors.count == 0 { throw ExitCode(1) }
         let queryVectors = resolved.vectors
 
@@ -198,12 +202,11 @@ struct Similar: ParsableCommand {
                 recallValue = recall(found, truth: truth!, k: k)
             }
         }
-        let paths = try index.paths(of: Set(found.flatMap { $0.map(\.id) } + (truth ?? []).flatMap { $0.map(\.id) }))
         func agreement(_ lists: [[Neighbour]]) -> Double {
             var same = 0, total = 0
             for (q, hits) in zip(resolved.names, lists) {
                 let label = URL(fileURLWithPath: q).deletingLastPathComponent().lastPathComponent
-                for h in hits { total += 1; if paths[h.id].map({ URL(fileURLWithPath: $0).deletingLastPathComponent().lastPathComponent }) == label { same += 1 } }
+                for h in hits { total += 1; if pathOfID[h.id].map({ URL(fileURLWithPath: $0).deletingLastPathComponent().lastPathComponent }) == label { same += 1 } }
             }
             return total == 0 ? 0 : Double(same) / Double(total)
         }
@@ -216,7 +219,7 @@ struct Similar: ParsableCommand {
         var answers: [Answer] = []
         for (q, hits) in zip(resolved.names, found) {
             let list = hits.enumerated().compactMap { r, h -> Hit? in
-                guard let p = paths[h.id] else { return nil }  // removed from the database: never returned
+                guard let p = pathOfID[h.id] else { return nil }  // removed from the database: never returned
                 return Hit(rank: r + 1, path: p, id: h.id, distance: h.distance, similarity: search.metric.similarity(distance: h.distance))
             }
             answers.append(Answer(query: q, indexed: resolved.indexed[answers.count], neighbours: list))
@@ -292,14 +295,14 @@ extension CLI {
 
     /// Each query's vector (prepared for the metric): an indexed image's stored one, else the file embedded with
     /// the index's model. A file that cannot be read is reported (one line) and skipped.
-    static func queryVectors(_ urls: [URL], index: ExampleIndex, base: VectorSet, layer: String, metric: Metric,
+    static func queryVectors(_ urls: [URL], index: ExampleIndex, idOfPath: [String: Int64], base: VectorSet, layer: String, metric: Metric,
                              modelOptions: ModelOptions) throws -> ResolvedQueries {
         var row: [Int64: Int] = [:]
         for (i, id) in base.ids.enumerated() { row[id] = i }
         var slots = [(vector: [Float]?, id: Int64?)](repeating: (nil, nil), count: urls.count)
         var toEmbed: [Int] = []
         for (i, u) in urls.enumerated() {
-            if let id = try index.imageID(path: u.path), let r = row[id] { slots[i] = (Array(base.row(r)), id) } else { toEmbed.append(i) }
+            if let id = idOfPath[u.path], let r = row[id] { slots[i] = (Array(base.row(r)), id) } else { toEmbed.append(i) }
         }
         var errors = [String?](repeating: nil, count: urls.count)
         if !toEmbed.isEmpty {

@@ -59,11 +59,6 @@ extension ExampleIndex {
             return out
         }
     }
-
-    /// The id of an indexed, readable image by its (standardized absolute) path.
-    public func imageID(path: String) throws -> Int64? {
-        try db.read { try Int64.fetchOne($0, sql: "SELECT id FROM image WHERE path = ? AND error IS NULL", arguments: [path]) }
-    }
 }
 
 /// Embeds image files the way the indexer does (same preprocessing, same vector per layer), batched, decoding on
@@ -75,22 +70,13 @@ public enum Embedder {
         let start = Date()
         for c in stride(from: 0, to: urls.count, by: batch) {
             let chunk = Array(c..<min(c + batch, urls.count))
-            var prepared = [Indexer.Prepared?](repeating: nil, count: chunk.count)
-            prepared.withUnsafeMutableBufferPointer { slots in
-                DispatchQueue.concurrentPerform(iterations: chunk.count) { i in
-                    slots[i] = Indexer.prepare(urls[chunk[i]], known: nil, preprocessing: model.preprocessing)
-                }
-            }
+            let prepared = Indexer.prepareAll(chunk.map { urls[$0] }, known: [:], preprocessing: model.preprocessing)
             var inputs: [(Int, Tensor)] = []
             for (i, p) in prepared.enumerated() {
-                if let e = p?.error { errors[chunk[i]] = e } else if let t = p?.input { inputs.append((chunk[i], t)) }
+                if let e = p.error { errors[chunk[i]] = e } else if let t = p.input { inputs.append((chunk[i], t)) }
             }
             if !inputs.isEmpty {
-                let plane = inputs[0].1.count
-                var data = [Float](repeating: 0, count: inputs.count * plane)
-                for (b, (_, t)) in inputs.enumerated() { data.replaceSubrange((b * plane)..<((b + 1) * plane), with: t.data) }
-                let x = Tensor(shape: [inputs.count, 3, model.inputSize, model.inputSize], data: data)
-                let act = GradMode.withoutGrad { model.forward(x, capture: [layer])[layer]! }
+                let act = Indexer.forward(inputs.map(\.1), model: model, capture: [layer])[layer]!
                 for (b, (slot, _)) in inputs.enumerated() { vectors[slot] = spatialMean(act, image: b) }
             }
             progress?(chunk.last! + 1, urls.count, Date().timeIntervalSince(start))

@@ -82,18 +82,12 @@ public struct Indexer {
             let chunk = Array(todo[chunkStart..<min(chunkStart + batch, todo.count)])
             // Read, hash and decode on both cores.
             let t0 = Date()
-            var prepared = [Prepared?](repeating: nil, count: chunk.count)
-            prepared.withUnsafeMutableBufferPointer { slots in
-                DispatchQueue.concurrentPerform(iterations: chunk.count) { i in
-                    slots[i] = Indexer.prepare(chunk[i].0, known: known[chunk[i].0.path], preprocessing: model.preprocessing)
-                }
-            }
+            let prepared = Indexer.prepareAll(chunk.map(\.0), known: known, preprocessing: model.preprocessing)
             summary.decodeSeconds += Date().timeIntervalSince(t0)
             var entries: [ExampleIndex.Entry] = []
             var inputs: [(Int, Tensor)] = []
             for (i, p) in prepared.enumerated() {
                 let (url, size, mtime) = chunk[i]
-                guard let p else { continue }
                 if p.sameBytes {  // only the modification time moved
                     try index.touch(path: url.path, mtime: mtime); summary.touched += 1; continue
                 }
@@ -106,10 +100,7 @@ public struct Indexer {
             }
             if !inputs.isEmpty {
                 let t1 = Date()
-                let plane = inputs[0].1.count
-                var data = [Float](repeating: 0, count: inputs.count * plane)
-                for (b, (_, t)) in inputs.enumerated() { data.replaceSubrange((b * plane)..<((b + 1) * plane), with: t.data) }
-                let acts = GradMode.withoutGrad { model.forward(Tensor(shape: [inputs.count, 3, model.inputSize, model.inputSize], data: data), capture: capture) }
+                let acts = Indexer.forward(inputs.map(\.1), model: model, capture: capture)
                 for (b, (slot, _)) in inputs.enumerated() {
                     for layer in layers { entries[slot].stats[layer] = ChannelStats(acts[layer]!, image: b) }
                     let pooled = acts[embedding]!
@@ -161,6 +152,26 @@ public struct Indexer {
         var width: Int?
         var height: Int?
         var error: String?
+    }
+
+    /// `prepare` for every file, on both cores, in order.
+    static func prepareAll(_ urls: [URL], known: [String: ExampleIndex.ImageRecord], preprocessing: Preprocessing) -> [Prepared] {
+        var prepared = [Prepared](repeating: Prepared(), count: urls.count)
+        prepared.withUnsafeMutableBufferPointer { slots in
+            DispatchQueue.concurrentPerform(iterations: urls.count) { i in
+                slots[i] = Indexer.prepare(urls[i], known: known[urls[i].path], preprocessing: preprocessing)
+            }
+        }
+        return prepared
+    }
+
+    /// One forward pass (no gradients) over preprocessed inputs stacked as a [N, 3, S, S] batch.
+    static func forward(_ inputs: [Tensor], model: any VisionModel, capture: Set<String>) -> [String: Tensor] {
+        let plane = inputs[0].count
+        var data = [Float](repeating: 0, count: inputs.count * plane)
+        for (b, t) in inputs.enumerated() { data.replaceSubrange((b * plane)..<((b + 1) * plane), with: t.data) }
+        let x = Tensor(shape: [inputs.count, 3, model.inputSize, model.inputSize], data: data)
+        return GradMode.withoutGrad { model.forward(x, capture: capture) }
     }
 
     /// Reads, hashes and (unless the bytes are known) decodes and preprocesses one file. Errors become data.

@@ -18,9 +18,12 @@ extension GallerySite {
         let images = try index.images()
         var byID: [Int64: ExampleIndex.ImageRecord] = [:]
         for r in images.values { byID[r.id] = r }
-        func thumb(_ id: Int64) -> String {
-            "examples/\(String(SHA256.hex(of: Data("\(Self.examplePictureVersion) \(byID[id]?.sha256 ?? "\(id)") similar-view 112".utf8)).prefix(20))).png"
+        // Each image's thumbnail, named by its content (computed once: every page refers to a dozen of them).
+        var thumbs: [Int64: String] = [:]
+        for id in vectors.ids {
+            thumbs[id] = "examples/\(String(SHA256.hex(of: Data("\(Self.examplePictureVersion) \(byID[id]?.sha256 ?? "\(id)") similar-view 112".utf8)).prefix(20))).png"
         }
+        func thumb(_ id: Int64) -> String { thumbs[id]! }
         // Thumbnails of every image that lacks one, on both cores.
         let missing = vectors.ids.filter { !FileManager.default.fileExists(atPath: root.appendingPathComponent(thumb($0)).path) }
         let lock = NSLock()
