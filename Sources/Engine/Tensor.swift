@@ -1,3 +1,5 @@
+import Foundation
+
 /// A dense float32 tensor in row-major (NCHW for images) order, and a node of the autograd tape.
 ///
 /// A tensor produced by an op from inputs that need gradients remembers those inputs and a closure that
@@ -5,7 +7,10 @@
 /// Tensors produced without any such input record nothing, so inference keeps no graph alive.
 public final class Tensor: @unchecked Sendable {
     public var shape: [Int]
-    public var data: [Float]
+    /// The values. Any change drops the kernels' packed forms of them (`packed`), so a trained weight is re-packed.
+    public var data: [Float] { didSet { if packed != nil { packed = nil } } }
+    /// Forms of `data` re-laid for a kernel (Winograd-transformed filters), made on first use (`packedForm`).
+    var packed: [String: [Float]]?
     /// Accumulated gradient of the last `backward()` call (same shape as `data`), if this tensor needs one.
     public var grad: [Float]?
     public var requiresGrad: Bool
@@ -48,6 +53,22 @@ public final class Tensor: @unchecked Sendable {
         let out = Tensor(shape: newShape, data: data)
         out.record(op: "reshape", parents: [self]) { [unowned self] g in self.accumulate(g) }
         return out
+    }
+}
+
+// MARK: - Packed weights
+
+/// Serializes the making of packed forms (once per weight tensor; renders on several threads share weights).
+private let packLock = NSLock()
+
+extension Tensor {
+    /// The packed form `key` of this tensor's values, made by `make` on first use and kept until `data` changes.
+    func packedForm(_ key: String, _ make: ([Float]) -> [Float]) -> [Float] {
+        packLock.lock(); defer { packLock.unlock() }
+        if let p = packed?[key] { return p }
+        let p = make(data)
+        packed = (packed ?? [:]).merging([key: p]) { $1 }
+        return p
     }
 }
 

@@ -66,6 +66,34 @@ final class ZooParityTests: XCTestCase {
 
     func relative(_ m: Float) -> Float { 1e-4 * m }
 
+    /// Winograd F(4×4, 3×3) against the direct convolution on the whole network: logits within 1e-4 × max |logit|
+    /// (and bitwise different, so the Winograd path did run), input gradients at cosine ≥ 0.99999.
+    func testWinogradMatchesDirectConvolution() throws {
+        for arch in ["vgg16", "resnet50"] {
+            let f = try fixture(arch)
+            let model = try XCTUnwrap(try ModelStore.load(ModelRequest(model: f.dir.appendingPathComponent("weights.pth").path)) as? GraphModel)
+            let x = Tensor(shape: [f.n, 3, f.size, f.size], data: f.inputs)
+            func run(_ algorithm: ConvAlgorithm) -> (logits: [Float], grad: [Float]) {
+                model.convolution = algorithm
+                let logits = GradMode.withoutGrad { model(x) }.data
+                let xi = Tensor(shape: [1, 3, f.size, f.size], data: Array(f.inputs[0..<(3 * f.size * f.size)]), requiresGrad: true)
+                sum(selectColumn(model(xi), f.gradClasses[0])).backward()
+                return (logits, xi.grad!)
+            }
+            let direct = run(.direct), fast = run(.fastest)
+            model.convolution = .fastest
+            let maxAbs = direct.logits.map(abs).max()!
+            let worst = zip(fast.logits, direct.logits).map { abs($0 - $1) }.max()!
+            XCTAssertLessThanOrEqual(worst, 1e-4 * maxAbs, "\(arch): max |Δlogit| \(worst), max |logit| \(maxAbs)")
+            XCTAssertGreaterThan(worst, 0, "\(arch): the fast path must differ from the direct one in rounding")
+            var dot = 0.0, aa = 0.0, bb = 0.0
+            for (a, b) in zip(fast.grad, direct.grad) { dot += Double(a) * Double(b); aa += Double(a * a); bb += Double(b * b) }
+            let cosine = dot / (aa.squareRoot() * bb.squareRoot())
+            XCTAssertGreaterThanOrEqual(cosine, 0.99999, "\(arch) input gradient")
+            print("winograd \(arch): max |Δlogit| vs direct = \(worst) = \(worst / maxAbs) × max |logit| \(maxAbs); gradient cosine \(cosine)")
+        }
+    }
+
     func testVGG16() throws { try check("vgg16", file: "weights.pth", tolerance: relative); try check("vgg16", file: "weights.safetensors", tolerance: relative) }
     func testVGG19() throws { try check("vgg19", file: "weights.pth", tolerance: relative); try check("vgg19", file: "weights.safetensors", tolerance: relative) }
     func testResNet50() throws { try check("resnet50", file: "weights.pth", tolerance: relative); try check("resnet50", file: "weights.safetensors", tolerance: relative) }

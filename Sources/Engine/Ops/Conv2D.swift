@@ -7,29 +7,47 @@
 nonisolated(unsafe) var convForwardCount = 0
 
 public func conv2d(_ x: Tensor, _ weight: Tensor, bias: Tensor? = nil, stride: Int = 1, dilation: Int = 1,
-                   padding: Padding = .valid, groups: Int = 1, activation: Activation = .identity) -> Tensor {
+                   padding: Padding = .valid, groups: Int = 1, activation: Activation = .identity,
+                   algorithm: ConvAlgorithm = .fastest) -> Tensor {
     precondition(x.rank == 4 && weight.rank == 4, "conv2d wants NCHW input and OIHW weight, got \(x.shape), \(weight.shape)")
     convForwardCount += 1
     let conv = ConvShape(x: x.shape, w: weight.shape, stride: stride, dilation: dilation, padding: padding, groups: groups)
     if let b = bias { precondition(b.count == conv.cout, "bias has \(b.count) values for \(conv.cout) channels") }
+    let winograd = algorithm == .fastest && Winograd.applies(conv)
+    // 1×1 convolutions: the engine's micro-kernel on weights packed once, x read in place.
+    let micro = algorithm == .fastest && conv.isPointwise && conv.groups == 1
     var y = uninitializedFloats(conv.n * conv.cout * conv.g.outH * conv.g.outW)  // every path writes all of y
     x.data.withUnsafeBufferPointer { xp in weight.data.withUnsafeBufferPointer { wp in
         y.withUnsafeMutableBufferPointer { yp in
-            if let b = bias {
-                b.data.withUnsafeBufferPointer { bp in
-                    conv.forward(x: xp.baseAddress!, w: wp.baseAddress!, bias: bp.baseAddress!, activation: activation, y: yp.baseAddress!)
+            withOptionalBuffer(bias) { bp in
+                if winograd {
+                    let u = weight.packedForm("winograd-4x4") { w in
+                        w.withUnsafeBufferPointer { Winograd.transformFilters($0.baseAddress!, outputs: conv.cout, inputs: conv.cin, flip: false) }
+                    }
+                    u.withUnsafeBufferPointer { up in
+                        Winograd.forwardPlan(conv).run(x: xp.baseAddress!, u: up.baseAddress!, bias: bp, activation: activation,
+                                                       y: yp.baseAddress!, batch: conv.n)
+                    }
+                } else if micro {
+                    let a = weight.packedForm("microkernel-a") { w in
+                        packedPanels(w, rows: conv.cout, columns: conv.cin, transposed: false)
+                    }
+                    a.withUnsafeBufferPointer { ap in
+                        conv.pointwiseForward(x: xp.baseAddress!, a: ap.baseAddress!, bias: bp, activation: activation, y: yp.baseAddress!)
+                    }
+                } else {
+                    conv.forward(x: xp.baseAddress!, w: wp.baseAddress!, bias: bp, activation: activation, y: yp.baseAddress!)
                 }
-            } else {
-                conv.forward(x: xp.baseAddress!, w: wp.baseAddress!, bias: nil, activation: activation, y: yp.baseAddress!)
             }
         }
     } }
     let out = Tensor(shape: [conv.n, conv.cout, conv.g.outH, conv.g.outW], data: y)
-    out.record(op: conv.isDepthwise ? "depthwise-conv" : conv.isPointwise ? "1x1-conv" : "conv", parents: [x, weight] + (bias.map { [$0] } ?? [])) { [unowned out] g in
+    let opName = conv.isDepthwise ? "depthwise-conv" : conv.isPointwise ? "1x1-conv" : winograd ? "winograd-conv" : "conv"
+    out.record(op: opName, parents: [x, weight] + (bias.map { [$0] } ?? [])) { [unowned out] g in
         // dy = g ⊙ act'(y), masked in place (g is ours): inside the depthwise kernels plane by plane, or per tile
         // inside the 1×1 gemm for large planes, where the data is in cache when the kernel reads it; otherwise
         // as a separate parallel pass.
-        let fuseMask = activation != .identity && x.tracksGrad && (conv.isDepthwise || (conv.isPointwise && conv.outPlane >= 1024))
+        let fuseMask = activation != .identity && x.tracksGrad && (conv.isDepthwise || (conv.isPointwise && !micro && conv.outPlane >= 1024))
         // Mutable access makes the buffer unique first (copy-on-write) if another tensor shares it.
         g.withUnsafeMutableBufferPointer { d in
             let dy = d.baseAddress!
@@ -40,10 +58,29 @@ public func conv2d(_ x: Tensor, _ weight: Tensor, bias: Tensor? = nil, stride: I
             }
             if x.tracksGrad {
                 // col2im accumulates, so only the im2col path needs a zeroed buffer.
-                var dx = conv.isPointwise || conv.isDepthwise ? uninitializedFloats(x.count) : [Float](repeating: 0, count: x.count)
-                weight.data.withUnsafeBufferPointer { wp in dx.withUnsafeMutableBufferPointer { dxp in out.data.withUnsafeBufferPointer { yp in
-                    conv.backwardInput(dy: dy, w: wp.baseAddress!, dx: dxp.baseAddress!, mask: fuseMask ? (yp.baseAddress!, activation) : nil)
-                } } }
+                var dx = conv.isPointwise || conv.isDepthwise || winograd ? uninitializedFloats(x.count) : [Float](repeating: 0, count: x.count)
+                if winograd {
+                    // The input gradient of a 3×3 stride-1 conv is one too: dy convolved with the flipped, transposed filters.
+                    let u = weight.packedForm("winograd-4x4-flipped") { w in
+                        w.withUnsafeBufferPointer { Winograd.transformFilters($0.baseAddress!, outputs: conv.cout, inputs: conv.cin, flip: true) }
+                    }
+                    u.withUnsafeBufferPointer { up in dx.withUnsafeMutableBufferPointer { dxp in
+                        Winograd.inputGradientPlan(conv).run(x: UnsafePointer(dy), u: up.baseAddress!, bias: nil, activation: .identity,
+                                                             y: dxp.baseAddress!, batch: conv.n)
+                    } }
+                } else if micro {
+                    // dx = Wᵀ · dy: the transposed weights, packed once too.
+                    let a = weight.packedForm("microkernel-a-transposed") { w in
+                        packedPanels(w, rows: conv.cout, columns: conv.cin, transposed: true)
+                    }
+                    a.withUnsafeBufferPointer { ap in dx.withUnsafeMutableBufferPointer { dxp in
+                        conv.pointwiseInputGradient(dy: UnsafePointer(dy), a: ap.baseAddress!, dx: dxp.baseAddress!)
+                    } }
+                } else {
+                    weight.data.withUnsafeBufferPointer { wp in dx.withUnsafeMutableBufferPointer { dxp in out.data.withUnsafeBufferPointer { yp in
+                        conv.backwardInput(dy: dy, w: wp.baseAddress!, dx: dxp.baseAddress!, mask: fuseMask ? (yp.baseAddress!, activation) : nil)
+                    } } }
+                }
                 x.accumulate(dx)
             }
             // From here on dy is fully masked (the fused paths mask every tile / plane they read).
@@ -67,6 +104,30 @@ public func conv2d(_ x: Tensor, _ weight: Tensor, bias: Tensor? = nil, stride: I
         }
     }
     return out
+}
+
+/// A row-major matrix (rows × columns), or its transpose, packed in `MicroKernel` A panels.
+func packedPanels(_ w: [Float], rows: Int, columns: Int, transposed: Bool) -> [Float] {
+    let (m, k) = transposed ? (columns, rows) : (rows, columns)
+    let source = transposed ? (0..<(m * k)).map { i in w[(i % k) * columns + i / k] } : w
+    var out = [Float](repeating: 0, count: MicroKernel.paddedRows(m) * k)
+    source.withUnsafeBufferPointer { s in out.withUnsafeMutableBufferPointer { o in
+        MicroKernel.packA(s.baseAddress!, m: m, k: k, lda: k, into: o.baseAddress!)
+    } }
+    return out
+}
+
+/// `body` with the tensor's values, or with nil when there is no tensor (an optional bias).
+@inline(__always)
+func withOptionalBuffer<R>(_ t: Tensor?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+    guard let t else { return body(nil) }
+    return t.data.withUnsafeBufferPointer { body($0.baseAddress!) }
+}
+
+/// How a convolution is computed. `fastest` picks per shape (Winograd F(4×4, 3×3) for 3×3 stride-1 convolutions,
+/// the 1×1 gemm, the depthwise kernels, im2col + gemm otherwise); `direct` never uses Winograd (its reference).
+public enum ConvAlgorithm: String, Sendable, CaseIterable {
+    case fastest, direct
 }
 
 /// Shapes of one convolution and the three computations on raw buffers.
@@ -102,16 +163,42 @@ struct ConvShape {
             for b in 0..<n {
                 for grp in 0..<groups {
                     let xg = x + (b * cin + grp * cinG) * inPlane
-                    if !isPointwise { im2col(xg, col) }
+                    // Large planes: each column tile's task writes its own columns of the im2col matrix right before
+                    // multiplying them (in parallel, in cache); small ones are filled at once (rows are split then).
+                    let tileColumns = !isPointwise && outPlane >= 2048
+                    if !isPointwise && !tileColumns { im2col(xg, col, columns: 0..<outPlane) }
                     let yg = y + (b * cout + grp * coutG) * outPlane
                     let biasG = bias.map { $0 + grp * coutG }
                     tiledGemm(m: coutG, n: outPlane, k: colRows, a: w + grp * coutG * colRows, lda: colRows,
-                              b: isPointwise ? xg : UnsafePointer(col), ldb: outPlane, c: yg, ldc: outPlane, epilogue: { rows, cols in
+                              b: isPointwise ? xg : UnsafePointer(col), ldb: outPlane, c: yg, ldc: outPlane,
+                              prologue: tileColumns ? { cols in im2col(xg, col, columns: cols) } : nil, epilogue: { rows, cols in
                         if activation == .identity && biasG == nil { return }
                         for o in rows { activation.apply(yg + o * outPlane + cols.lowerBound, count: cols.count, bias: biasG?[o] ?? 0) }
                     })
                 }
             }
+        }
+    }
+
+    /// y = act(W · x + bias) per image for a 1×1 stride-1 conv, W packed in micro-kernel panels; the bias and
+    /// activation run on each finished block of y while it is in cache.
+    func pointwiseForward(x: UnsafePointer<Float>, a: UnsafePointer<Float>, bias: UnsafePointer<Float>?, activation: Activation,
+                          y: UnsafeMutablePointer<Float>) {
+        for b in 0..<n {
+            let yb = y + b * cout * outPlane
+            let epilogue: ((Range<Int>, Range<Int>) -> Void)? = activation == .identity && bias == nil ? nil : { rows, cols in
+                for o in rows { activation.apply(yb + o * outPlane + cols.lowerBound, count: cols.count, bias: bias?[o] ?? 0) }
+            }
+            MicroKernel.gemm(m: cout, n: outPlane, k: cin, a: a, b: x + b * cin * inPlane, ldb: outPlane, c: yb, ldc: outPlane,
+                             epilogue: epilogue)
+        }
+    }
+
+    /// dx = Wᵀ · dy per image for a 1×1 stride-1 conv, Wᵀ packed in micro-kernel panels.
+    func pointwiseInputGradient(dy: UnsafePointer<Float>, a: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
+        for b in 0..<n {
+            MicroKernel.gemm(m: cin, n: outPlane, k: cout, a: a, b: dy + b * cout * outPlane, ldb: outPlane,
+                             c: dx + b * cin * inPlane, ldc: inPlane)
         }
     }
 
@@ -152,7 +239,7 @@ struct ConvShape {
             for b in 0..<n {
                 for grp in 0..<groups {
                     let xg = x + (b * cin + grp * cinG) * inPlane
-                    let src: UnsafePointer<Float> = isPointwise ? xg : { im2col(xg, col); return UnsafePointer(col) }()
+                    let src: UnsafePointer<Float> = isPointwise ? xg : { im2col(xg, col, columns: 0..<outPlane); return UnsafePointer(col) }()
                     // dW_g += dY_g · col^T
                     sgemmSingleThreadedBLAS(transB: true, m: coutG, n: colRows, k: outPlane,
                           a: dy + (b * cout + grp * coutG) * outPlane, lda: outPlane, b: src, ldb: outPlane,
@@ -170,19 +257,24 @@ struct ConvShape {
         body(col)
     }
 
-    /// col[(c*kH + ky)*kW + kx, oy*outW + ox] = x[c, oy*s + ky - padTop, ox*s + kx - padLeft] or 0.
-    func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>) {
+    /// col[(c*kH + ky)*kW + kx, p] = x[c, oy*s + ky - padTop, ox*s + kx - padLeft] or 0, for the output positions
+    /// p = oy*outW + ox in `columns`.
+    func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, columns: Range<Int>) {
+        guard !columns.isEmpty else { return }
+        let firstRow = columns.lowerBound / g.outW, lastRow = (columns.upperBound - 1) / g.outW
         for c in 0..<cinG { for ky in 0..<g.kH { for kx in 0..<g.kW {
             let row = col + ((c * g.kH + ky) * g.kW + kx) * outPlane
-            let cols = g.validColumns(kx: kx)
-            for oy in 0..<g.outH {
+            let valid = g.validColumns(kx: kx)
+            for oy in firstRow...lastRow {
+                let lo = max(columns.lowerBound - oy * g.outW, 0), hi = min(columns.upperBound - oy * g.outW, g.outW)
                 let dst = row + oy * g.outW
                 let iy = oy * g.stride + ky * g.dilation - g.padTop
-                guard iy >= 0 && iy < g.inH else { dst.update(repeating: 0, count: g.outW); continue }
+                guard iy >= 0 && iy < g.inH else { (dst + lo).update(repeating: 0, count: hi - lo); continue }
                 let src = x + c * inPlane + iy * g.inW + kx * g.dilation - g.padLeft
-                for ox in 0..<cols.lowerBound { dst[ox] = 0 }
-                for ox in cols { dst[ox] = src[ox * g.stride] }
-                for ox in cols.upperBound..<g.outW { dst[ox] = 0 }
+                let a = min(max(valid.lowerBound, lo), hi), b = max(min(valid.upperBound, hi), a)
+                for ox in lo..<a { dst[ox] = 0 }
+                if g.stride == 1 { (dst + a).update(from: src + a, count: b - a) } else { for ox in a..<b { dst[ox] = src[ox * g.stride] } }
+                for ox in b..<hi { dst[ox] = 0 }
             }
         } } }
     }

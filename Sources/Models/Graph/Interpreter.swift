@@ -15,6 +15,11 @@ final class Interpreter: @unchecked Sendable {
     /// BN-folded (weight, bias) per conv node, made once.
     private var folded: [String: (Tensor, Tensor)] = [:]
     private let lock = NSLock()
+    /// The convolution algorithm every conv step uses, read when the step runs (a box, so compiled plans see changes
+    /// without holding the interpreter).
+    let convolution = ConvolutionSetting()
+
+    final class ConvolutionSetting: @unchecked Sendable { var algorithm: ConvAlgorithm = .fastest }
 
     init(graph: Graph, weights: [String: Tensor]) {
         self.graph = graph; self.weights = weights
@@ -106,6 +111,13 @@ final class Interpreter: @unchecked Sendable {
                 steps.append(convStep(node, bn: bn, activation: act, output: output))
                 continue
             }
+            // A residual add followed by ReLU / ReLU6 (ResNet): one pass.
+            if case .add = node.op, node.inputs.count == 2, let a = soleReader(node.name), needed.contains(a.name),
+               case let .activation(kind) = a.op, let fused = kind.fusable {
+                absorbed.insert(a.name)
+                steps.append(Step(output: a.name, inputs: node.inputs) { x, _ in add(x[0], x[1], activation: fused) })
+                continue
+            }
             steps.append(Step(output: node.name, inputs: node.inputs, run: kernel(node, key)))
         }
         // Release each value after the last step that reads it.
@@ -128,9 +140,10 @@ final class Interpreter: @unchecked Sendable {
                 (w, b) = f
             }
         }
-        let weight = w, bias = b
+        let weight = w, bias = b, setting = convolution
         return Step(output: output, inputs: node.inputs) { x, _ in
-            conv2d(x[0], weight, bias: bias, stride: stride, dilation: dilation, padding: padding.engine, groups: groups, activation: activation)
+            conv2d(x[0], weight, bias: bias, stride: stride, dilation: dilation, padding: padding.engine, groups: groups,
+                   activation: activation, algorithm: setting.algorithm)
         }
     }
 
@@ -158,10 +171,11 @@ final class Interpreter: @unchecked Sendable {
     }
 
     private func inferenceKernel(_ node: Node, _ key: PlanKey) -> ([Tensor]) -> Tensor {
-        let p = node.parameters.map(tensor)
+        let p = node.parameters.map(tensor), setting = convolution
         switch node.op {
         case let .conv(_, _, stride, dilation, groups, padding):
-            return { conv2d($0[0], p[0], bias: p.count > 1 ? p[1] : nil, stride: stride, dilation: dilation, padding: padding.engine, groups: groups) }
+            return { conv2d($0[0], p[0], bias: p.count > 1 ? p[1] : nil, stride: stride, dilation: dilation, padding: padding.engine,
+                            groups: groups, algorithm: setting.algorithm) }
         case let .batchNorm(eps) where node.parameters.prefix(2).contains(where: key.trainable.contains):
             // Frozen statistics, learning scale and shift.
             return { batchNorm($0[0], gamma: p[0], beta: p[1], mean: p[2].data, variance: p[3].data, eps: eps) }

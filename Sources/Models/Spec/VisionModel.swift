@@ -162,6 +162,13 @@ public final class GraphModel: VisionModel, @unchecked Sendable {
     /// Drops the cached inference plans and BN-folded weights: call after changing parameters in place.
     public func parametersChanged() { interpreter.invalidate() }
 
+    /// How this model's convolutions are computed: `.fastest` (Winograd for 3×3 stride-1 convs), or `.direct`
+    /// (im2col + gemm throughout; the reference Winograd's accuracy is measured against).
+    public var convolution: ConvAlgorithm {
+        get { interpreter.convolution.algorithm }
+        set { interpreter.convolution.algorithm = newValue }
+    }
+
     public func forward(_ x: Tensor, capture: Set<String>) -> [String: Tensor] {
         precondition(x.rank == 4 && x.shape[1] == 3, "model input must be [N, 3, H, W], got \(x.shape)")
         for name in capture { precondition(layerInfo(named: name) != nil, "unknown layer \(name)") }

@@ -1,0 +1,118 @@
+/// The engine's own matrix-product kernel, for products OpenBLAS runs poorly: many small ones (Winograd's 36 per
+/// block of tiles), each called from our threads, where OpenBLAS re-packs both operands on every call and its
+/// buffer pool serializes concurrent callers.
+///
+/// C (rows × cols) = A · B with both operands packed in panels (GotoBLAS' layout): A in panels of `mr` = 6 rows,
+/// k-major (`a[p][kk][r]`, packed once per weight tensor), B in panels of `nr` = 16 columns (`b[q][kk][c]`, written
+/// so by whoever makes it). The 6×16 tile of C lives in 12 AVX registers through the k loop: per k, two vector
+/// loads of B, six broadcasts of A and twelve FMAs.
+enum MicroKernel {
+    typealias V8 = SIMD8<Float>
+    static let mr = 6, nr = 16
+
+    /// Rows of an `m`-row matrix rounded up to whole A panels.
+    static func paddedRows(_ m: Int) -> Int { (m + mr - 1) / mr * mr }
+
+    /// Packs row-major A (m × k, leading dimension lda) into 6-row panels, zero rows past m.
+    static func packA(_ a: UnsafePointer<Float>, m: Int, k: Int, lda: Int, into out: UnsafeMutablePointer<Float>) {
+        for p in 0..<(m + mr - 1) / mr {
+            let dst = out + p * mr * k
+            for kk in 0..<k { for r in 0..<mr {
+                let row = p * mr + r
+                dst[kk * mr + r] = row < m ? a[row * lda + kk] : 0
+            } }
+        }
+    }
+
+    /// C[0..<rows, 0..<cols] = A panel · B panel over `k` (rows ≤ 6, cols ≤ 16; partial tiles write only their part).
+    /// B's rows are `ldb` apart: 16 for a packed panel, the matrix's row length when read in place.
+    @inline(__always)
+    static func tile(k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int = nr, c: UnsafeMutablePointer<Float>, ldc: Int,
+                     rows: Int, cols: Int) {
+        var c00 = V8(), c01 = V8(), c10 = V8(), c11 = V8(), c20 = V8(), c21 = V8()
+        var c30 = V8(), c31 = V8(), c40 = V8(), c41 = V8(), c50 = V8(), c51 = V8()
+        var ap = a, bp = b
+        for _ in 0..<k {
+            let b0 = UnsafeRawPointer(bp).loadUnaligned(as: V8.self), b1 = UnsafeRawPointer(bp + 8).loadUnaligned(as: V8.self)
+            var x = V8(repeating: ap[0]); c00.addProduct(x, b0); c01.addProduct(x, b1)
+            x = V8(repeating: ap[1]); c10.addProduct(x, b0); c11.addProduct(x, b1)
+            x = V8(repeating: ap[2]); c20.addProduct(x, b0); c21.addProduct(x, b1)
+            x = V8(repeating: ap[3]); c30.addProduct(x, b0); c31.addProduct(x, b1)
+            x = V8(repeating: ap[4]); c40.addProduct(x, b0); c41.addProduct(x, b1)
+            x = V8(repeating: ap[5]); c50.addProduct(x, b0); c51.addProduct(x, b1)
+            ap += mr; bp += ldb
+        }
+        if rows == mr && cols == nr {
+            @inline(__always) func store(_ r: Int, _ v0: V8, _ v1: V8) {
+                UnsafeMutableRawPointer(c + r * ldc).storeBytes(of: v0, as: V8.self)
+                UnsafeMutableRawPointer(c + r * ldc + 8).storeBytes(of: v1, as: V8.self)
+            }
+            store(0, c00, c01); store(1, c10, c11); store(2, c20, c21); store(3, c30, c31); store(4, c40, c41); store(5, c50, c51)
+            return
+        }
+        let acc = [c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51]
+        for r in 0..<rows { for col in 0..<cols { c[r * ldc + col] = acc[r * 2 + col / 8][col % 8] } }
+    }
+
+    /// C rows `rowPanels` (in 6-row panels, clipped to m) = A · B for all n columns: A packed by `packA` (k columns),
+    /// B in 16-column panels (k × 16 each, ⌈n/16⌉ of them), C row-major with leading dimension ldc.
+    /// Each A panel (6 × k) stays in L1 while every B panel passes it.
+    static func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                     c: UnsafeMutablePointer<Float>, ldc: Int, rowPanels: Range<Int>) {
+        for p in rowPanels {
+            let rows = min(mr, m - p * mr)
+            guard rows > 0 else { break }
+            let ap = a + p * mr * k
+            var q = 0
+            while q * nr < n {
+                tile(k: k, a: ap, b: b + q * nr * k, c: c + p * mr * ldc + q * nr, ldc: ldc, rows: rows, cols: min(nr, n - q * nr))
+                q += 1
+            }
+        }
+    }
+
+    /// C (m × n) = A · B for row-major B (k × n, rows `ldb` apart) read in place, A packed by `packA`, then
+    /// `epilogue(rows, cols)` on each finished block of C while it is in cache. GotoBLAS' blocking: B in column
+    /// blocks of at most 384 KB, every A panel passing each block; blocks (or, when there are few, row panels) are
+    /// split over our threads. A last partial 16-column panel is copied into a zero-padded one.
+    static func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int,
+                     c: UnsafeMutablePointer<Float>, ldc: Int,
+                     epilogue: ((_ rows: Range<Int>, _ cols: Range<Int>) -> Void)? = nil) {
+        let panels = (m + mr - 1) / mr
+        // Blocks of B within ~384 KB (L2), of balanced widths in whole panels (no block of one stray column).
+        let maxCols = max(nr, (96 * 1024 / max(k, 1)) / nr * nr)
+        let blocks = (n + maxCols - 1) / maxCols
+        let blockCols = ((n + blocks - 1) / blocks + nr - 1) / nr * nr
+        let rowChunks = blocks >= 2 * Parallel.threads ? 1 : min(panels, (2 * Parallel.threads + blocks - 1) / blocks)
+        Parallel.forEachChunk(blocks * rowChunks) { tasks in
+            var edge: UnsafeMutablePointer<Float>?
+            defer { edge?.deallocate() }
+            for task in tasks {
+                let blk = task / rowChunks, chunk = task % rowChunks
+                let cols = (blk * blockCols)..<min(n, (blk + 1) * blockCols)
+                let ps = (panels * chunk / rowChunks)..<(panels * (chunk + 1) / rowChunks)
+                // The last partial panel of this block, padded.
+                let fullPanels = cols.count / nr, rest = cols.count % nr
+                if rest > 0 {
+                    if edge == nil { edge = .allocate(capacity: k * nr) }
+                    let e = edge!, src = b + cols.lowerBound + fullPanels * nr
+                    for kk in 0..<k {
+                        for col in 0..<rest { e[kk * nr + col] = src[kk * ldb + col] }
+                        for col in rest..<nr { e[kk * nr + col] = 0 }
+                    }
+                }
+                for p in ps {
+                    let rows = min(mr, m - p * mr), ap = a + p * mr * k, cRow = c + p * mr * ldc
+                    for q in 0..<fullPanels {
+                        let col = cols.lowerBound + q * nr
+                        tile(k: k, a: ap, b: b + col, ldb: ldb, c: cRow + col, ldc: ldc, rows: rows, cols: nr)
+                    }
+                    if rest > 0 {
+                        tile(k: k, a: ap, b: edge!, c: cRow + cols.lowerBound + fullPanels * nr, ldc: ldc, rows: rows, cols: rest)
+                    }
+                    epilogue?((p * mr)..<(p * mr + rows), cols)
+                }
+            }
+        }
+    }
+}

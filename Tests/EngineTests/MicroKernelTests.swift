@@ -1,0 +1,61 @@
+import XCTest
+@testable import Engine
+import TestSupport
+
+/// The engine's own packed matrix product against Double sums, at sizes with partial row panels, partial column
+/// panels and several column blocks; the 1×1 convolutions on it (forward, input gradient, fused epilogue) against
+/// the OpenBLAS path; the fused residual add + ReLU by finite differences.
+final class MicroKernelTests: XCTestCase {
+    func testProductMatchesDefinition() {
+        var rng = TestRNG(seed: 21)
+        // (m, n, k): partial panels both ways; n over one block of B (k = 1000: blocks of 96 columns).
+        for (m, n, k) in [(1, 1, 1), (6, 16, 8), (7, 17, 3), (13, 49, 192), (20, 300, 1000), (64, 12544, 16)] {
+            let a = rng.uniform(m * k), b = rng.uniform(k * n)
+            var packed = [Float](repeating: 0, count: MicroKernel.paddedRows(m) * k)
+            var c = [Float](repeating: .nan, count: m * n)
+            a.withUnsafeBufferPointer { ap in packed.withUnsafeMutableBufferPointer { pp in
+                MicroKernel.packA(ap.baseAddress!, m: m, k: k, lda: k, into: pp.baseAddress!)
+            } }
+            packed.withUnsafeBufferPointer { pp in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+                MicroKernel.gemm(m: m, n: n, k: k, a: pp.baseAddress!, b: bp.baseAddress!, ldb: n, c: cp.baseAddress!, ldc: n)
+            } } }
+            var worst: Double = 0
+            for i in Swift.stride(from: 0, to: m, by: max(1, m / 7)) { for j in Swift.stride(from: 0, to: n, by: max(1, n / 97)) {
+                var s = 0.0
+                for kk in 0..<k { s += Double(a[i * k + kk]) * Double(b[kk * n + j]) }
+                worst = max(worst, abs(s - Double(c[i * n + j])) / max(1, abs(s)))
+            } }
+            // float32 rounding grows with the length of the sum
+            XCTAssertLessThan(worst, 1e-6 + 3e-8 * Double(k), "m \(m) n \(n) k \(k)")
+            XCTAssertFalse(c.contains { $0.isNaN }, "m \(m) n \(n) k \(k): every element written")
+        }
+    }
+
+    func testPointwiseConvMatchesBLASPath() {
+        var rng = TestRNG(seed: 23)
+        for (cin, cout, hw, batch) in [(16, 96, 112, 1), (192, 1152, 7, 2), (1152, 192, 7, 1), (7, 13, 5, 3)] {
+            let w = rng.tensor([cout, cin, 1, 1], in: -0.1...0.1, grad: false), b = rng.tensor([cout], grad: false)
+            let xd = rng.tensor([batch, cin, hw, hw]), xm = Tensor(shape: xd.shape, data: xd.data, requiresGrad: true)
+            let direct = conv2d(xd, w, bias: b, activation: .relu6, algorithm: .direct)
+            let micro = conv2d(xm, w, bias: b, activation: .relu6)
+            let scale = direct.data.map(abs).max()!
+            let err = zip(micro.data, direct.data).map { abs($0 - $1) }.max()! / scale
+            XCTAssertLessThan(err, 1e-5, "\(cin)→\(cout) @\(hw)² ×\(batch) forward")
+            let seed = rng.uniform(direct.count)
+            direct.backward(seed: seed); micro.backward(seed: seed)
+            let gScale = xd.grad!.map(abs).max()!
+            let gErr = zip(xm.grad!, xd.grad!).map { abs($0 - $1) }.max()! / gScale
+            XCTAssertLessThan(gErr, 1e-5, "\(cin)→\(cout) @\(hw)² ×\(batch) input gradient")
+        }
+    }
+
+    func testFusedResidualAddFiniteDifferences() {
+        var rng = TestRNG(seed: 25)
+        let a = rng.tensor([2, 3, 5, 7]), b = rng.tensor([2, 3, 5, 7])
+        for act in [Activation.relu, .relu6] {
+            checkGradients([a, b], samples: 40, step: 1e-3) { t in add(scale(t[0], by: 4), t[1], activation: act) }
+            let fused = add(a, b, activation: act).data, plain = activate(add(a, b), act).data
+            XCTAssertEqual(fused, plain)
+        }
+    }
+}
