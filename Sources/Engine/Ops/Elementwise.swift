@@ -1,12 +1,29 @@
 /// a + b (same shape): the residual connection.
-public func add(_ a: Tensor, _ b: Tensor) -> Tensor {
+public func add(_ a: Tensor, _ b: Tensor) -> Tensor { add(a, b, activation: .identity) }
+
+/// act(a + b) in one pass (ResNet's residual add + ReLU).
+public func add(_ a: Tensor, _ b: Tensor, activation: Activation) -> Tensor {
     precondition(a.shape == b.shape, "add: shapes \(a.shape) and \(b.shape) differ")
-    var y = a.data
-    y.withUnsafeMutableBufferPointer { yp in b.data.withUnsafeBufferPointer { bp in
-        for i in 0..<yp.count { yp[i] += bp[i] }
-    } }
+    var y = uninitializedFloats(a.count)
+    y.withUnsafeMutableBufferPointer { yb in a.data.withUnsafeBufferPointer { ab in b.data.withUnsafeBufferPointer { bb in
+        guard let yp = yb.baseAddress, let ap = ab.baseAddress, let bp = bb.baseAddress else { return }
+        Parallel.forEachChunk(yb.count, grain: 1 << 15) { r in
+            for i in r { yp[i] = ap[i] + bp[i] }
+            if activation != .identity { activation.apply(yp + r.lowerBound, count: r.count, bias: 0) }
+        }
+    } } }
     let out = Tensor(shape: a.shape, data: y)
-    out.record(op: "add", parents: [a, b]) { g in a.accumulate(g); b.accumulate(g) }
+    out.record(op: activation == .identity ? "add" : "add+\(activation.rawValue)", parents: [a, b]) { [unowned out] g in
+        if activation != .identity {
+            g.withUnsafeMutableBufferPointer { d in out.data.withUnsafeBufferPointer { yb in
+                guard let dp = d.baseAddress, let yp = yb.baseAddress else { return }
+                Parallel.forEachChunk(d.count, grain: 1 << 15) { r in
+                    activation.maskGradient(dp + r.lowerBound, output: yp + r.lowerBound, count: r.count)
+                }
+            } }
+        }
+        a.accumulate(g); b.accumulate(g)
+    }
     return out
 }
 

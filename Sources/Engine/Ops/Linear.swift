@@ -1,3 +1,5 @@
+import CBLAS
+
 /// y = x · Wᵀ + b, with x: [N, In], weight: [Out, In] (PyTorch layout), bias: [Out].
 public func linear(_ x: Tensor, _ weight: Tensor, bias: Tensor? = nil) -> Tensor {
     precondition(x.rank == 2 && weight.rank == 2 && x.shape[1] == weight.shape[1],
@@ -6,9 +8,18 @@ public func linear(_ x: Tensor, _ weight: Tensor, bias: Tensor? = nil) -> Tensor
     let n = x.shape[0], inF = x.shape[1], outF = weight.shape[0]
     var y = [Float](repeating: 0, count: n * outF)
     if let b = bias { for r in 0..<n { for o in 0..<outF { y[r * outF + o] = b.data[o] } } }
+    // The weight is read once whatever the batch (VGG16's first dense layer is 411 MB): split its rows over our threads.
     x.data.withUnsafeBufferPointer { xp in weight.data.withUnsafeBufferPointer { wp in y.withUnsafeMutableBufferPointer { yp in
-        sgemm(transB: true, m: n, n: outF, k: inF, a: xp.baseAddress!, lda: inF, b: wp.baseAddress!, ldb: inF,
-              beta: 1, c: yp.baseAddress!, ldc: outF)
+        let (xa, wa, ya) = (xp.baseAddress!, wp.baseAddress!, yp.baseAddress!)
+        Parallel.forEachChunk(outF, grain: 64) { rows in
+            if n == 1 {
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(rows.count), Int32(inF), 1, wa + rows.lowerBound * inF, Int32(inF),
+                            xa, 1, 1, ya + rows.lowerBound, 1)
+            } else {
+                sgemm(transB: true, m: n, n: rows.count, k: inF, a: xa, lda: inF, b: wa + rows.lowerBound * inF, ldb: inF,
+                      beta: 1, c: ya + rows.lowerBound, ldc: outF)
+            }
+        }
     } } }
     let out = Tensor(shape: [n, outF], data: y)
     out.record(op: "linear", parents: [x, weight] + (bias.map { [$0] } ?? [])) { g in
@@ -16,8 +27,16 @@ public func linear(_ x: Tensor, _ weight: Tensor, bias: Tensor? = nil) -> Tensor
             if x.tracksGrad {  // dX = dY · W
                 var dx = [Float](repeating: 0, count: x.count)
                 weight.data.withUnsafeBufferPointer { wp in dx.withUnsafeMutableBufferPointer { dxp in
-                    sgemm(m: n, n: inF, k: outF, a: gp.baseAddress!, lda: outF, b: wp.baseAddress!, ldb: inF,
-                          c: dxp.baseAddress!, ldc: inF)
+                    let (ga, wa, da) = (gp.baseAddress!, wp.baseAddress!, dxp.baseAddress!)
+                    Parallel.forEachChunk(inF, grain: 256) { cols in
+                        if n == 1 {
+                            cblas_sgemv(CblasRowMajor, CblasTrans, Int32(outF), Int32(cols.count), 1, wa + cols.lowerBound, Int32(inF),
+                                        ga, 1, 0, da + cols.lowerBound, 1)
+                        } else {
+                            sgemm(m: n, n: cols.count, k: outF, a: ga, lda: outF, b: wa + cols.lowerBound, ldb: inF,
+                                  c: da + cols.lowerBound, ldc: inF)
+                        }
+                    }
                 } }
                 x.accumulate(dx)
             }

@@ -24,19 +24,31 @@ public func globalAveragePool(_ x: Tensor) -> Tensor {
 public func maxPool2d(_ x: Tensor, kernel: Int, stride: Int? = nil, padding: Padding = .valid) -> Tensor {
     precondition(x.rank == 4, "maxPool2d wants NCHW, got \(x.shape)")
     let g = WindowGeometry(inH: x.shape[2], inW: x.shape[3], kH: kernel, kW: kernel, stride: stride ?? kernel, padding: padding)
-    let planes = x.shape[0] * x.shape[1]
-    var y = [Float](repeating: 0, count: planes * g.outH * g.outW)
-    var argmax = [Int](repeating: -1, count: y.count)
-    for p in 0..<planes { for oy in 0..<g.outH { for ox in 0..<g.outW {
-        var best = -Float.infinity, at = -1
-        for ky in 0..<kernel { for kx in 0..<kernel {
-            let iy = oy * g.stride + ky - g.padTop, ix = ox * g.stride + kx - g.padLeft
-            guard iy >= 0 && iy < g.inH && ix >= 0 && ix < g.inW else { continue }
-            let i = (p * g.inH + iy) * g.inW + ix
-            if x.data[i] > best || at < 0 { best = x.data[i]; at = i }
-        } }
-        let o = (p * g.outH + oy) * g.outW + ox
-        y[o] = best; argmax[o] = at
+    let planes = x.shape[0] * x.shape[1], outPlane = g.outH * g.outW
+    var y = uninitializedFloats(planes * outPlane)
+    // Which input each output came from, kept only when a gradient will be asked for.
+    let needsArgmax = Tensor.needsGrad([x])
+    var argmax = needsArgmax ? [Int](repeating: -1, count: y.count) : []
+    x.data.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { yb in argmax.withUnsafeMutableBufferPointer { ab in
+        let xp = xb.baseAddress!, yp = yb.baseAddress!, ap = needsArgmax ? ab.baseAddress : nil
+        Parallel.forEachChunk(planes, grain: max(1, 4096 / max(outPlane, 1))) { range in
+            for p in range { for oy in 0..<g.outH { for ox in 0..<g.outW {
+                var best = -Float.infinity, at = -1
+                for ky in 0..<kernel {
+                    let iy = oy * g.stride + ky - g.padTop
+                    guard iy >= 0 && iy < g.inH else { continue }
+                    for kx in 0..<kernel {
+                        let ix = ox * g.stride + kx - g.padLeft
+                        guard ix >= 0 && ix < g.inW else { continue }
+                        let i = (p * g.inH + iy) * g.inW + ix
+                        if xp[i] > best || at < 0 { best = xp[i]; at = i }
+                    }
+                }
+                let o = p * outPlane + oy * g.outW + ox
+                yp[o] = best
+                ap?[o] = at
+            } } }
+        }
     } } }
     let out = Tensor(shape: [x.shape[0], x.shape[1], g.outH, g.outW], data: y)
     out.record(op: "maxPool2d", parents: [x]) { grad in
