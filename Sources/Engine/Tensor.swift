@@ -8,7 +8,14 @@ import Foundation
 public final class Tensor: @unchecked Sendable {
     public var shape: [Int]
     /// The values. Any change drops the kernels' packed forms of them (`packed`), so a trained weight is re-packed.
-    public var data: [Float] { didSet { if packed != nil { packed = nil } } }
+    /// A `_modify` accessor, not a `didSet`: with the observer every `t.data[i] = v` copied the whole array (an
+    /// element-wise loop over a 224² image went quadratic); this yields the storage itself, mutated in place.
+    public var data: [Float] {
+        get { storage }
+        set { if packed != nil { packed = nil }; storage = newValue }
+        _modify { if packed != nil { packed = nil }; yield &storage }
+    }
+    private var storage: [Float]
     /// Forms of `data` re-laid for a kernel (Winograd-transformed filters), made on first use (`packedForm`).
     var packed: [String: [Float]]?
     /// Accumulated gradient of the last `backward()` call (same shape as `data`), if this tensor needs one.
@@ -25,7 +32,7 @@ public final class Tensor: @unchecked Sendable {
     public init(shape: [Int], data: [Float], requiresGrad: Bool = false) {
         precondition(shape.reduce(1, *) == data.count, "shape \(shape) does not match \(data.count) values")
         self.shape = shape
-        self.data = data
+        self.storage = data
         self.requiresGrad = requiresGrad
     }
 

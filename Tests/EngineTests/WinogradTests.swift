@@ -114,4 +114,21 @@ final class WinogradTests: XCTestCase {
         XCTAssertLessThan(relativeError(after, expected), 2e-5)
         XCTAssertGreaterThan(relativeError(after, before), 1)
     }
+
+    /// Writing one value drops the packed forms and mutates the storage in place (no copy of the array: with a
+    /// `didSet` observer every element write copied it, and element-wise loops went quadratic).
+    func testElementWritesDropPackedFormsInPlace() {
+        var rng = TestRNG(seed: 14)
+        let x = rng.tensor([1, 16, 8, 8], grad: false), w = rng.tensor([16, 16, 3, 3], grad: false)
+        _ = conv2d(x, w, padding: .same)
+        XCTAssertNotNil(w.packed?["winograd-4x4"])
+        let base = w.data.withUnsafeBufferPointer { $0.baseAddress }
+        w.data[5] = 0.25
+        XCTAssertNil(w.packed, "an element write drops the packed forms")
+        XCTAssertEqual(w.data.withUnsafeBufferPointer { $0.baseAddress }, base, "the element write copied the array")
+        XCTAssertEqual(w.data[5], 0.25)
+        for i in 0..<w.count { w.data[i] += 1 }
+        XCTAssertEqual(w.data.withUnsafeBufferPointer { $0.baseAddress }, base)
+        XCTAssertLessThan(relativeError(conv2d(x, w, padding: .same).data, conv2d(x, w, padding: .same, algorithm: .direct).data), 2e-5)
+    }
 }
