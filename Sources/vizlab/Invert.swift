@@ -64,7 +64,7 @@ struct Invert: ParsableCommand {
 struct Interpolate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "A strip of renders whose embedding walks from one photo's to another's.",
-        discussion: "Frame i of n maximizes (1 − t)·cos(x, a) + t·cos(x, b) on the pooled embeddings (t = i/(n − 1)), all frames in one batch from one shared initial image.\nExample:\n  vizlab interpolate a.jpg b.jpg --steps 8")
+        discussion: "Frame i of n maximizes (1 − t)·cos(x, a) + t·cos(x, b) on the pooled embeddings (t = i/(n − 1)), all frames in one batch from one shared initial image, with a hinge penalty on any frame that is not --order-margin farther from a and nearer to b than the frame before it.\nExample:\n  vizlab interpolate a.jpg b.jpg --steps 8")
 
     @OptionGroup var modelOptions: ModelOptions
 
@@ -82,9 +82,17 @@ struct Interpolate: ParsableCommand {
     @Option(help: "The vector to walk: pool (default) or a layer.")
     var layer: String = "pool"
 
+    @Option(help: "Weight of the order penalty (0: off), relative to a frame's cosines.")
+    var orderWeight: Float = 1
+
+    @Option(help: "How much farther from a, and nearer to b, each frame must be than the one before it (cosine).")
+    var orderMargin: Float = 0.02
+
     @OptionGroup var tuning: RenderTuning
 
     func validate() throws {
+        guard orderWeight.isFinite, orderWeight >= 0 else { throw ValidationError("--order-weight must be ≥ 0 (got \(orderWeight))") }
+        guard orderMargin.isFinite, (0...0.5).contains(orderMargin) else { throw ValidationError("--order-margin must be 0…0.5 (got \(orderMargin))") }
         guard (2...32).contains(steps) else { throw ValidationError("--steps must be 2…32 frames (got \(steps))") }
         guard (1...100_000).contains(renderSteps) else { throw ValidationError("--render-steps must be 1…100000 (got \(renderSteps))") }
     }
@@ -94,6 +102,8 @@ struct Interpolate: ParsableCommand {
     struct Summary: Codable {
         var a: String, b: String, layer: String
         var cosineAB: Float
+        /// The order penalty's weight and margin (`--order-weight`, `--order-margin`).
+        var orderWeight: Float, orderMargin: Float
         var frames: [Frame]
         var monotonic: Bool
         var monotonicAsQuery: Bool
@@ -129,7 +139,10 @@ struct Interpolate: ParsableCommand {
             let per = v.count / items.count
             for b in 1..<items.count { for i in 0..<per { v.data[b * per + i] = v.data[i] } }
         }
-        try CLI.renderAndSave(model, items, options: options, batchName: "interpolate_\(stemA)_\(stemB)", initial: start, settings: settings)
+        // The frames' own trade-offs order the strip only at their optima; near an end the nearer cosine saturates and
+        // neighbours come out a noise apart, in either order. The hinge makes the order part of the objective.
+        let order = orderWeight > 0 ? CLI.inversionWeight * orderWeight * Objective.walkOrder(layerName, a: ua, b: ub, margin: orderMargin) : nil
+        try CLI.renderAndSave(model, items, options: options, extra: order, batchName: "interpolate_\(stemA)_\(stemB)", initial: start, settings: settings)
         let outDir = URL(fileURLWithPath: tuning.out, isDirectory: true)
         let saved = items.map { outDir.appendingPathComponent($0.name + ".png") }
         let again = try CLI.embed(saved, model: model, layer: layerName).map(\.1)
@@ -150,7 +163,7 @@ struct Interpolate: ParsableCommand {
         try PNGEncoder.write(Figures.grid(tiles, columns: tiles.count, tileSize: 160,
                                           title: "\(ends[0].0.lastPathComponent) → \(ends[1].0.lastPathComponent) on \(layerName)"), to: strip)
         let summary = Summary(a: ends[0].0.path, b: ends[1].0.path, layer: layerName, cosineAB: cosine(ends[0].1, ends[1].1),
-                              frames: frames, monotonic: monotonic, monotonicAsQuery: monotonicAsQuery, strip: strip.path)
+                              orderWeight: orderWeight, orderMargin: orderMargin, frames: frames, monotonic: monotonic, monotonicAsQuery: monotonicAsQuery, strip: strip.path)
         try AtomicFile.write(try CLI.jsonEncoder().encode(summary), to: outDir.appendingPathComponent("interpolate_\(stemA)_\(stemB).json"))
         for f in frames {
             FileHandle.standardError.write(Data(String(format: "t = %.2f  cos a %.4f  cos b %.4f  (as a query photo: %.4f, %.4f)\n",

@@ -132,6 +132,7 @@ final class SimilarCLITests: VizlabCLITestCase {
             (["duplicates", dir.path, "--db", db], "one of them"),
             (["invert", notImage.path, "--steps", "2", "--out", out], notImage.path),
             (["interpolate", query, query, "--steps", "1"], "--steps"),
+            (["interpolate", query, query, "--order-margin", "0.9"], "--order-margin"),
         ]
         for (args, mention) in cases {
             let r = try vizlab(args + (args.contains("--out") ? [] : ["--out", out]))
@@ -159,6 +160,7 @@ final class SimilarCLITests: VizlabCLITestCase {
         let summary = try JSONSerialization.jsonObject(with: try Data(contentsOf: URL(fileURLWithPath: out + "/walk/interpolate_chelsea_rocket.json"))) as! [String: Any]
         let frames = summary["frames"] as! [[String: Any]]
         XCTAssertEqual(frames.count, 3)
+        XCTAssertEqual(summary["orderMargin"] as? Double ?? 0, 0.02, accuracy: 1e-6)
         XCTAssertGreaterThan(frames[0]["cosineToA"] as! Double, frames[2]["cosineToA"] as! Double)
         XCTAssertLessThan(frames[0]["cosineToB"] as! Double, frames[2]["cosineToB"] as! Double)
         XCTAssertTrue(FileManager.default.fileExists(atPath: summary["strip"] as! String))

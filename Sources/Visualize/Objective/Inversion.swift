@@ -8,15 +8,26 @@ extension Objective {
     public static func embeddingCosine(_ layer: String, target: [Float], name: String = "target") -> Objective {
         Objective(layers: [layer], description: "cos(\(layer), \(name))") { acts in pooledCosine(acts[layer]!, target: target) }
     }
+
+    /// The order of a walk, for a batch whose image i is frame i of a strip from `a` to `b` (`vizlab interpolate`):
+    /// minus Σ_i [relu(cos(x_{i+1}, a) − cos(x_i, a) + margin) + relu(cos(x_i, b) − cos(x_{i+1}, b) + margin)], zero
+    /// once each frame is at least `margin` farther from a and nearer to b than the one before it. Added to the frames'
+    /// own objectives it is an explicit monotonicity constraint: near an end, where the cosine saturates, the
+    /// frames' own trade-offs leave neighbouring cosines a noise apart and the strip's order to chance.
+    public static func walkOrder(_ layer: String, a: [Float], b: [Float], margin: Float) -> Objective {
+        Objective(layers: [layer], description: String(format: "walkOrder(%@, margin %.3f)", layer, margin)) { acts in
+            pooledWalkOrder(acts[layer]!, a: a, b: b, margin: margin)
+        }
+    }
 }
 
-/// Σ_b cos(mean over space of a[b], t) for a [N, C] or [N, C, H, W] activation. Backward: for m = the pooled
-/// vector, ∂cos/∂m = t/(‖m‖‖t‖) − cos·m/‖m‖², spread evenly over the positions that were averaged.
-public func pooledCosine(_ a: Tensor, target t: [Float]) -> Tensor {
+/// Each image's pooled vector m_b (channel means over space of a [N, C] or [N, C, H, W] activation), its cosine to
+/// `t`, and ∂cos/∂m_b = t/(‖m‖‖t‖) − cos·m/‖m‖² (rows of `dm`).
+func pooledCosines(_ a: Tensor, target t: [Float]) -> (cos: [Double], dm: [Float]) {
     let n = a.shape[0], c = a.shape[1], spatial = a.count / (n * c)
     precondition(t.count == c, "target has \(t.count) entries, the layer has \(c) channels")
     let tNorm = max(Double(t.reduce(0) { $0 + $1 * $1 }).squareRoot(), 1e-12)
-    var total = 0.0
+    var cosines = [Double](repeating: 0, count: n)
     var dm = [Float](repeating: 0, count: n * c)
     for b in 0..<n {
         var m = [Double](repeating: 0, count: c)
@@ -29,15 +40,56 @@ public func pooledCosine(_ a: Tensor, target t: [Float]) -> Tensor {
         let mNorm = max(m.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
         let dot = zip(m, t).reduce(0) { $0 + $1.0 * Double($1.1) }
         let cos = dot / (mNorm * tNorm)
-        total += cos
+        cosines[b] = cos
         for ch in 0..<c { dm[b * c + ch] = Float(Double(t[ch]) / (mNorm * tNorm) - cos * m[ch] / (mNorm * mNorm)) }
     }
-    let out = Tensor(shape: [], data: [Float(total)])
+    return (cosines, dm)
+}
+
+/// Spreads per-image gradients w.r.t. the pooled vectors ([N, C], each row times `weights[b]`) evenly over the
+/// positions that were averaged.
+private func spreadPooled(_ dm: [Float], weights: [Float], like a: Tensor) -> [Float] {
+    let n = a.shape[0], c = a.shape[1], spatial = a.count / (n * c)
+    var da = [Float](repeating: 0, count: a.count)
+    for b in 0..<n where weights[b] != 0 {
+        for ch in 0..<c {
+            let v = dm[b * c + ch] * weights[b] / Float(spatial)
+            let base = (b * c + ch) * spatial
+            for i in 0..<spatial { da[base + i] = v }
+        }
+    }
+    return da
+}
+
+/// Σ_b cos(mean over space of a[b], t) for a [N, C] or [N, C, H, W] activation. Backward: for m = the pooled
+/// vector, ∂cos/∂m = t/(‖m‖‖t‖) − cos·m/‖m‖², spread evenly over the positions that were averaged.
+public func pooledCosine(_ a: Tensor, target t: [Float]) -> Tensor {
+    let (cosines, dm) = pooledCosines(a, target: t)
+    let out = Tensor(shape: [], data: [Float(cosines.reduce(0, +))])
     out.record(op: "pooledCosine", parents: [a]) { g in
-        var da = [Float](repeating: 0, count: a.count)
-        let scale = g[0] / Float(spatial)
-        for b in 0..<n { for ch in 0..<c { let v = dm[b * c + ch] * scale; let base = (b * c + ch) * spatial; for i in 0..<spatial { da[base + i] = v } } }
-        a.accumulate(da)
+        a.accumulate(spreadPooled(dm, weights: [Float](repeating: g[0], count: a.shape[0]), like: a))
+    }
+    return out
+}
+
+/// −Σ_i [relu(ca_{i+1} − ca_i + margin) + relu(cb_i − cb_{i+1} + margin)] over consecutive images of the batch,
+/// ca/cb the pooled cosines to `a`/`b` (`Objective.walkOrder`). Backward: each active hinge adds ∓1 to the two
+/// cosines it compares, then through ∂cos/∂m as in `pooledCosine`.
+public func pooledWalkOrder(_ x: Tensor, a: [Float], b: [Float], margin: Float) -> Tensor {
+    let n = x.shape[0]
+    let (ca, da) = pooledCosines(x, target: a), (cb, db) = pooledCosines(x, target: b)
+    var penalty = 0.0
+    var wa = [Float](repeating: 0, count: n), wb = [Float](repeating: 0, count: n)
+    for i in 0..<max(n - 1, 0) {
+        let ha = ca[i + 1] - ca[i] + Double(margin)
+        if ha > 0 { penalty += ha; wa[i + 1] -= 1; wa[i] += 1 }
+        let hb = cb[i] - cb[i + 1] + Double(margin)
+        if hb > 0 { penalty += hb; wb[i] -= 1; wb[i + 1] += 1 }
+    }
+    let out = Tensor(shape: [], data: [Float(-penalty)])
+    out.record(op: "pooledWalkOrder", parents: [x]) { g in
+        let ga = spreadPooled(da, weights: wa.map { $0 * g[0] }, like: x), gb = spreadPooled(db, weights: wb.map { $0 * g[0] }, like: x)
+        x.accumulate(zip(ga, gb).map { $0 + $1 })
     }
     return out
 }
