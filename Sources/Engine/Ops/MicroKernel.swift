@@ -50,8 +50,13 @@ enum MicroKernel {
             store(0, c00, c01); store(1, c10, c11); store(2, c20, c21); store(3, c30, c31); store(4, c40, c41); store(5, c50, c51)
             return
         }
-        let acc = [c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51]
-        for r in 0..<rows { for col in 0..<cols { c[r * ldc + col] = acc[r * 2 + col / 8][col % 8] } }
+        // A partial tile: through a stack buffer (an array literal here was a heap allocation per edge tile).
+        withUnsafeTemporaryAllocation(of: V8.self, capacity: 12) { acc in
+            acc[0] = c00; acc[1] = c01; acc[2] = c10; acc[3] = c11; acc[4] = c20; acc[5] = c21
+            acc[6] = c30; acc[7] = c31; acc[8] = c40; acc[9] = c41; acc[10] = c50; acc[11] = c51
+            let f = UnsafeRawPointer(acc.baseAddress!).assumingMemoryBound(to: Float.self)
+            for r in 0..<rows { for col in 0..<cols { c[r * ldc + col] = f[r * nr + col] } }
+        }
     }
 
     /// C rows `rowPanels` (in 6-row panels, clipped to m) = A · B for all n columns: A packed by `packA` (k columns),
