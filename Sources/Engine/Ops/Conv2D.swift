@@ -184,22 +184,18 @@ struct ConvShape {
     /// activation run on each finished block of y while it is in cache.
     func pointwiseForward(x: UnsafePointer<Float>, a: UnsafePointer<Float>, bias: UnsafePointer<Float>?, activation: Activation,
                           y: UnsafeMutablePointer<Float>) {
-        for b in 0..<n {
+        let epilogue: ((Int, Range<Int>, Range<Int>) -> Void)? = activation == .identity && bias == nil ? nil : { b, rows, cols in
             let yb = y + b * cout * outPlane
-            let epilogue: ((Range<Int>, Range<Int>) -> Void)? = activation == .identity && bias == nil ? nil : { rows, cols in
-                for o in rows { activation.apply(yb + o * outPlane + cols.lowerBound, count: cols.count, bias: bias?[o] ?? 0) }
-            }
-            MicroKernel.gemm(m: cout, n: outPlane, k: cin, a: a, b: x + b * cin * inPlane, ldb: outPlane, c: yb, ldc: outPlane,
-                             epilogue: epilogue)
+            for o in rows { activation.apply(yb + o * outPlane + cols.lowerBound, count: cols.count, bias: bias?[o] ?? 0) }
         }
+        MicroKernel.gemm(m: cout, n: outPlane, k: cin, a: a, b: x, ldb: outPlane, c: y, ldc: outPlane,
+                         batch: n, strideB: cin * inPlane, strideC: cout * outPlane, epilogue: epilogue)
     }
 
-    /// dx = Wᵀ · dy per image for a 1×1 stride-1 conv, Wᵀ packed in micro-kernel panels.
+    /// dx = Wᵀ · dy per image for a 1×1 stride-1 conv, Wᵀ packed in micro-kernel panels (the batch in one pool of tasks).
     func pointwiseInputGradient(dy: UnsafePointer<Float>, a: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
-        for b in 0..<n {
-            MicroKernel.gemm(m: cin, n: outPlane, k: cout, a: a, b: dy + b * cout * outPlane, ldb: outPlane,
-                             c: dx + b * cin * inPlane, ldc: inPlane)
-        }
+        MicroKernel.gemm(m: cin, n: outPlane, k: cout, a: a, b: dy, ldb: outPlane, c: dx, ldc: inPlane,
+                         batch: n, strideB: cout * outPlane, strideC: cin * inPlane)
     }
 
     /// dx = convᵀ(dy). With `mask`, dy is first multiplied in place by act'(y), tile by tile or plane by plane.

@@ -77,23 +77,28 @@ enum MicroKernel {
     }
 
     /// C (m × n) = A · B for row-major B (k × n, rows `ldb` apart) read in place, A packed by `packA`, then
-    /// `epilogue(rows, cols)` on each finished block of C while it is in cache. GotoBLAS' blocking: B in column
+    /// `epilogue(image, rows, cols)` on each finished block of C while it is in cache. GotoBLAS' blocking: B in column
     /// blocks of at most 384 KB, every A panel passing each block; blocks (or, when there are few, row panels) are
     /// split over our threads. A last partial 16-column panel is copied into a zero-padded one.
+    /// With `batch` > 1 the same A multiplies `batch` pairs (B + i·strideB, C + i·strideC), all of their blocks
+    /// one pool of tasks: one fork/join for the batch, and small planes (7×7: four panels) balanced over the threads.
     static func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int,
-                     c: UnsafeMutablePointer<Float>, ldc: Int,
-                     epilogue: ((_ rows: Range<Int>, _ cols: Range<Int>) -> Void)? = nil) {
+                     c: UnsafeMutablePointer<Float>, ldc: Int, batch: Int = 1, strideB: Int = 0, strideC: Int = 0,
+                     epilogue: ((_ image: Int, _ rows: Range<Int>, _ cols: Range<Int>) -> Void)? = nil) {
         let panels = (m + mr - 1) / mr
         // Blocks of B within ~384 KB (L2), of balanced widths in whole panels (no block of one stray column).
         let maxCols = max(nr, (96 * 1024 / max(k, 1)) / nr * nr)
         let blocks = (n + maxCols - 1) / maxCols
         let blockCols = ((n + blocks - 1) / blocks + nr - 1) / nr * nr
-        let rowChunks = blocks >= 2 * Parallel.threads ? 1 : min(panels, (2 * Parallel.threads + blocks - 1) / blocks)
-        Parallel.forEachChunk(blocks * rowChunks) { tasks in
+        let units = blocks * batch
+        let rowChunks = units >= 2 * Parallel.threads ? 1 : min(panels, (2 * Parallel.threads + units - 1) / units)
+        Parallel.forEachChunk(units * rowChunks) { tasks in
             var edge: UnsafeMutablePointer<Float>?
             defer { edge?.deallocate() }
             for task in tasks {
-                let blk = task / rowChunks, chunk = task % rowChunks
+                let unit = task / rowChunks, chunk = task % rowChunks
+                let image = unit / blocks, blk = unit % blocks
+                let b = b + image * strideB, c = c + image * strideC
                 let cols = (blk * blockCols)..<min(n, (blk + 1) * blockCols)
                 let ps = (panels * chunk / rowChunks)..<(panels * (chunk + 1) / rowChunks)
                 // The last partial panel of this block, padded.
@@ -115,7 +120,7 @@ enum MicroKernel {
                     if rest > 0 {
                         tile(k: k, a: ap, b: edge!, c: cRow + cols.lowerBound + fullPanels * nr, ldc: ldc, rows: rows, cols: rest)
                     }
-                    epilogue?((p * mr)..<(p * mr + rows), cols)
+                    epilogue?(image, (p * mr)..<(p * mr + rows), cols)
                 }
             }
         }
