@@ -8,8 +8,8 @@ import TestSupport
 final class MicroKernelTests: XCTestCase {
     func testProductMatchesDefinition() {
         var rng = TestRNG(seed: 21)
-        // (m, n, k): partial panels both ways; n over one block of B (k = 1000: blocks of 96 columns).
-        for (m, n, k) in [(1, 1, 1), (6, 16, 8), (7, 17, 3), (13, 49, 192), (20, 300, 1000), (64, 12544, 16)] {
+        // (m, n, k): partial panels both ways; n over one block of B; k over several k blocks of ≤ 256, split unevenly.
+        for (m, n, k) in [(1, 1, 1), (6, 16, 8), (7, 17, 3), (13, 49, 192), (20, 300, 1000), (64, 12544, 16), (5, 40, 700), (13, 33, 513), (192, 49, 1152)] {
             let a = rng.uniform(m * k), b = rng.uniform(k * n)
             var packed = [Float](repeating: 0, count: MicroKernel.paddedRows(m) * k)
             var c = [Float](repeating: .nan, count: m * n)
