@@ -4,7 +4,7 @@ end-to-end line "512-step `vizlab channel blocks.8:10` ≤ 0.33× Lucent's rende
     lucent_channel.py WEIGHTS [--layer _blocks_8] [--channel 10] [--steps 512] [--threads 2] [--out PNG]
 
 Same model (the efficientnet-lite-pytorch module with the .pth vizlab reads), the same settings as vizlab's
-defaults: a 224² FFT image with decorrelated colour (`param.image(224, fft=True, decorrelate=True)`), Lucent's
+defaults but for vizlab's total-variation penalty (Lucent's render_vis has none): a 224² FFT image with decorrelated colour (`param.image(224, fft=True, decorrelate=True)`), Lucent's
 `standard_transforms` (pad 12, jitter 8, scale 0.90–1.10, rotate −10…10°, jitter 4), Adam lr 0.05, the channel's
 mean activation over space. Lucent's `_blocks_8` hooks the output of the module `_blocks.8`, whose forward includes
 the residual add: vizlab's `blocks.8`. Lite0's own input normalization ((x − 0.5) / (128/255)) is appended to the
