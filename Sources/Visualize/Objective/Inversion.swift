@@ -21,42 +21,45 @@ extension Objective {
     }
 }
 
-/// Each image's pooled vector m_b (channel means over space of a [N, C] or [N, C, H, W] activation), its cosine to
-/// `t`, and ∂cos/∂m_b = t/(‖m‖‖t‖) − cos·m/‖m‖² (rows of `dm`).
-func pooledCosines(_ a: Tensor, target t: [Float]) -> (cos: [Double], dm: [Float]) {
+/// Each image's pooled vector (channel means over space of a [N, C] or [N, C, H, W] activation), rows of [N, C].
+func pooledMeans(_ a: Tensor) -> [Double] {
     let n = a.shape[0], c = a.shape[1], spatial = a.count / (n * c)
+    var m = [Double](repeating: 0, count: n * c)
+    for row in 0..<(n * c) {
+        var s = 0.0
+        for i in 0..<spatial { s += Double(a.data[row * spatial + i]) }
+        m[row] = s / Double(spatial)
+    }
+    return m
+}
+
+/// Each image's cosine of its pooled vector (rows of `m`, [N, C]) to `t`, and ∂cos/∂m_b = t/(‖m‖‖t‖) − cos·m/‖m‖²
+/// (rows of `dm`).
+func pooledCosines(_ m: [Double], channels c: Int, target t: [Float]) -> (cos: [Double], dm: [Float]) {
     precondition(t.count == c, "target has \(t.count) entries, the layer has \(c) channels")
+    let n = m.count / c
     let tNorm = max(Double(t.reduce(0) { $0 + $1 * $1 }).squareRoot(), 1e-12)
     var cosines = [Double](repeating: 0, count: n)
     var dm = [Float](repeating: 0, count: n * c)
     for b in 0..<n {
-        var m = [Double](repeating: 0, count: c)
-        for ch in 0..<c {
-            var s = 0.0
-            let base = (b * c + ch) * spatial
-            for i in 0..<spatial { s += Double(a.data[base + i]) }
-            m[ch] = s / Double(spatial)
-        }
-        let mNorm = max(m.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
-        let dot = zip(m, t).reduce(0) { $0 + $1.0 * Double($1.1) }
+        let mb = m[(b * c)..<((b + 1) * c)]
+        let mNorm = max(mb.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
+        let dot = zip(mb, t).reduce(0) { $0 + $1.0 * Double($1.1) }
         let cos = dot / (mNorm * tNorm)
         cosines[b] = cos
-        for ch in 0..<c { dm[b * c + ch] = Float(Double(t[ch]) / (mNorm * tNorm) - cos * m[ch] / (mNorm * mNorm)) }
+        for ch in 0..<c { dm[b * c + ch] = Float(Double(t[ch]) / (mNorm * tNorm) - cos * mb[b * c + ch] / (mNorm * mNorm)) }
     }
     return (cosines, dm)
 }
 
-/// Spreads per-image gradients w.r.t. the pooled vectors ([N, C], each row times `weights[b]`) evenly over the
-/// positions that were averaged.
-private func spreadPooled(_ dm: [Float], weights: [Float], like a: Tensor) -> [Float] {
+/// A gradient w.r.t. the pooled vectors ([N, C]) times `g`, spread evenly over the positions that were averaged.
+private func spreadPooled(_ dm: [Float], times g: Float, like a: Tensor) -> [Float] {
     let n = a.shape[0], c = a.shape[1], spatial = a.count / (n * c)
+    let scale = g / Float(spatial)
     var da = [Float](repeating: 0, count: a.count)
-    for b in 0..<n where weights[b] != 0 {
-        for ch in 0..<c {
-            let v = dm[b * c + ch] * weights[b] / Float(spatial)
-            let base = (b * c + ch) * spatial
-            for i in 0..<spatial { da[base + i] = v }
-        }
+    for row in 0..<(n * c) {
+        let v = dm[row] * scale, base = row * spatial
+        for i in 0..<spatial { da[base + i] = v }
     }
     return da
 }
@@ -64,20 +67,19 @@ private func spreadPooled(_ dm: [Float], weights: [Float], like a: Tensor) -> [F
 /// Σ_b cos(mean over space of a[b], t) for a [N, C] or [N, C, H, W] activation. Backward: for m = the pooled
 /// vector, ∂cos/∂m = t/(‖m‖‖t‖) − cos·m/‖m‖², spread evenly over the positions that were averaged.
 public func pooledCosine(_ a: Tensor, target t: [Float]) -> Tensor {
-    let (cosines, dm) = pooledCosines(a, target: t)
+    let (cosines, dm) = pooledCosines(pooledMeans(a), channels: a.shape[1], target: t)
     let out = Tensor(shape: [], data: [Float(cosines.reduce(0, +))])
-    out.record(op: "pooledCosine", parents: [a]) { g in
-        a.accumulate(spreadPooled(dm, weights: [Float](repeating: g[0], count: a.shape[0]), like: a))
-    }
+    out.record(op: "pooledCosine", parents: [a]) { g in a.accumulate(spreadPooled(dm, times: g[0], like: a)) }
     return out
 }
 
 /// −Σ_i [relu(ca_{i+1} − ca_i + margin) + relu(cb_i − cb_{i+1} + margin)] over consecutive images of the batch,
 /// ca/cb the pooled cosines to `a`/`b` (`Objective.walkOrder`). Backward: each active hinge adds ∓1 to the two
-/// cosines it compares, then through ∂cos/∂m as in `pooledCosine`.
+/// cosines it compares, then through ∂cos/∂m as in `pooledCosine` (one pooling, one spread for both targets).
 public func pooledWalkOrder(_ x: Tensor, a: [Float], b: [Float], margin: Float) -> Tensor {
-    let n = x.shape[0]
-    let (ca, da) = pooledCosines(x, target: a), (cb, db) = pooledCosines(x, target: b)
+    let n = x.shape[0], c = x.shape[1]
+    let m = pooledMeans(x)
+    let (ca, da) = pooledCosines(m, channels: c, target: a), (cb, db) = pooledCosines(m, channels: c, target: b)
     var penalty = 0.0
     var wa = [Float](repeating: 0, count: n), wb = [Float](repeating: 0, count: n)
     for i in 0..<max(n - 1, 0) {
@@ -88,8 +90,9 @@ public func pooledWalkOrder(_ x: Tensor, a: [Float], b: [Float], margin: Float) 
     }
     let out = Tensor(shape: [], data: [Float(-penalty)])
     out.record(op: "pooledWalkOrder", parents: [x]) { g in
-        let ga = spreadPooled(da, weights: wa.map { $0 * g[0] }, like: x), gb = spreadPooled(db, weights: wb.map { $0 * g[0] }, like: x)
-        x.accumulate(zip(ga, gb).map { $0 + $1 })
+        var dm = [Float](repeating: 0, count: n * c)
+        for row in 0..<(n * c) { dm[row] = wa[row / c] * da[row] + wb[row / c] * db[row] }
+        x.accumulate(spreadPooled(dm, times: g[0], like: x))
     }
     return out
 }
