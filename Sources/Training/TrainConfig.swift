@@ -38,6 +38,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var unfreezeFrom: String?
     /// Batch norms of the unfrozen part use batch statistics (default: kept in inference mode).
     public var trainBN: Bool = false
+    /// Fine-tuning on plain images runs every step through the whole model (by default the frozen part's output
+    /// is computed once per image and the steps start from it: the same values, the frozen part not rerun).
+    public var endToEnd: Bool = false
     public var validationSplit: Double?
     public var seed: UInt64 = 0
     public var threads: Int = 2

@@ -208,6 +208,17 @@ public final class Trainer {
                 validationValues = try frontierValues(data.validation, names: front, label: "validation")
                 validationShapes = front.map { Array(model.layerInfo(named: $0)?.shape ?? [3, size, size]) }
             }
+            // What each training step is fed. The head alone trains on the cached features. Fine-tuning on plain
+            // images: the frozen part's output for a training image never changes either (only trainable batch norms
+            // take batch statistics), so it is computed once, as validation's is, and a step runs only the unfrozen
+            // part (when those values fit in 512 MB). Augmented images need the whole model at every step.
+            var trainGiven: (names: [String], values: [[Float]], shapes: [[Int]])?
+            if !stage.endToEnd {
+                trainGiven = ([cut], [trainFeatures!], [cutShape])
+            } else if let front, !stage.augment, !config.endToEnd,
+                      validationShapes.map({ $0.reduce(1, *) }).reduce(0, +) * data.train.count * 4 <= 512 << 20 {
+                trainGiven = (front, try frontierValues(data.train, names: front, label: "train"), validationShapes)
+            }
             let batchesPerEpoch = (data.train.count + config.batch - 1) / config.batch
             let totalSteps = batchesPerEpoch * stage.epochs
             // A stage that stopped early before a resume stays stopped (its best weights are restored below).
@@ -236,24 +247,27 @@ public final class Trainer {
                     lossSum += Double(loss.item) * Double(labels.count); seen += labels.count
                     bar.advance(by: 1, status: String(format: "loss %.4f acc %.3f", lossSum / Double(seen), Double(correct) / Double(seen)))
                 }
-                if stage.endToEnd {
+                if let given = trainGiven {
+                    let dims = given.shapes.map { $0.reduce(1, *) }
+                    for b in batches.indices {
+                        var feed: [String: Tensor] = [:]
+                        for (k, name) in given.names.enumerated() {
+                            var rows = [Float](); rows.reserveCapacity(batches[b].count * dims[k])
+                            for i in batches[b] { rows += given.values[k][i * dims[k]..<(i + 1) * dims[k]] }
+                            feed[name] = Tensor(shape: [batches[b].count] + given.shapes[k], data: rows)
+                        }
+                        step(b) {
+                            model.forward(feed, capture: [TransferModel.logits],
+                                          mode: .training(seed: mix(seed, s, epoch, 0x44 << 32 | b), batchStatistics: stage.endToEnd && config.trainBN))[TransferModel.logits]!
+                        }
+                    }
+                } else {
                     try prefetching(batches.count, make: { b in
                         try loader.batch(batches[b].map { train[$0] }, seeds: augment ? batches[b].map { mix(seed, s, epoch, $0 + 1) } : nil)
                     }) { b, x in
                         step(b) {
                             model.forward([model.graph.input: x], capture: [TransferModel.logits],
                                           mode: .training(seed: mix(seed, s, epoch, 0x44 << 32 | b), batchStatistics: config.trainBN))[TransferModel.logits]!
-                        }
-                    }
-                } else {
-                    let dim = cutShape.reduce(1, *), feats = trainFeatures!
-                    for b in batches.indices {
-                        var rows = [Float](); rows.reserveCapacity(batches[b].count * dim)
-                        for i in batches[b] { rows += feats[i * dim..<(i + 1) * dim] }
-                        let x = Tensor(shape: [batches[b].count] + cutShape, data: rows)
-                        step(b) {
-                            model.forward([cut: x], capture: [TransferModel.logits],
-                                          mode: .training(seed: mix(seed, s, epoch, 0x44 << 32 | b), batchStatistics: false))[TransferModel.logits]!
                         }
                     }
                 }

@@ -95,25 +95,7 @@ struct Bench: ParsableCommand {
             sum(selectColumn(model(x), 281)).backward()
         }
         Profiler.enabled = false
-        let rows = Profiler.totals.sorted { $0.value.seconds > $1.value.seconds }
-        let total = rows.reduce(0) { $0 + $1.value.seconds }
-        FileHandle.standardError.write(Data(String(format: "profile: forward+backward, batch 1, %d runs, %.2f ms per run in ops\n", runs, total * 1e3 / Double(runs)).utf8))
-        for (key, value) in rows.prefix(40) {
-            FileHandle.standardError.write(Data(String(format: "  %7.3f ms  %@\n", value.seconds * 1e3 / Double(runs), key).utf8))
-        }
-        // By kind: forward layers by the last part of their name (blocks.3.depthwise → depthwise), backward ops by op.
-        var kinds: [String: (seconds: Double, count: Int)] = [:]
-        for (key, value) in rows {
-            let kind: String
-            if key.hasPrefix("forward ") { kind = "forward " + (key.dropFirst(8).split(separator: ".").last.map(String.init) ?? key) }
-            else { kind = String(key.split(separator: "[")[0]).trimmingCharacters(in: .whitespaces) }
-            kinds[kind, default: (0, 0)].seconds += value.seconds
-            kinds[kind, default: (0, 0)].count += 1
-        }
-        FileHandle.standardError.write(Data("by kind:\n".utf8))
-        for (kind, v) in kinds.sorted(by: { $0.value.seconds > $1.value.seconds }) {
-            FileHandle.standardError.write(Data(String(format: "  %7.3f ms  %@ (%d)\n", v.seconds * 1e3 / Double(runs), kind, v.count).utf8))
-        }
+        ProfileReport.write(header: "forward+backward, batch 1, \(runs) runs", per: runs)
     }
 
     private func row(_ pass: String, _ n: Int, _ times: [Double], flops: Double) -> Row {

@@ -64,12 +64,14 @@ struct Train: ParsableCommand {
     @OptionGroup var augment: AugmentationOptions
     @Option(name: .customLong("class-weight"), help: "none, or balanced (weights n / (classes · count) for imbalanced folders).") var classWeight: TrainConfig.ClassWeight = .none
     @Option(name: .customLong("unfreeze-from"), help: "finetune: train the base from this layer on (blocks.12 on Lite0, block5_conv1 on VGG16).") var unfreezeFrom: String?
+    @Flag(name: .customLong("end-to-end"), help: "finetune on plain images: run each step through the whole model (default: the frozen part's output is computed once).") var endToEnd = false
     @Flag(name: .customLong("train-bn"), help: "finetune: batch norms of the unfrozen part use batch statistics (default: frozen, inference mode).") var trainBN = false
     @Option(name: .customLong("validation-split"), help: "Fraction of each class folder held out for validation (DATA without train/).") var validationSplit: Double?
     @Option(help: "Seed: the same seed and thread count give the same weight bytes.") var seed: UInt64 = 0
     @Option(help: "Threads (kernels and BLAS).") var threads: Int = 2
     @Flag(help: "Continue from the last finished epoch in OUT/state (same options and data).") var resume = false
     @Flag(help: "Print train.json on stdout.") var json = false
+    @Flag(help: "Time every forward layer and backward op of the run; the table goes to stderr at the end, per epoch.") var profile = false
 
     func validate() throws {
         guard epochs >= 1 && epochs <= 100_000 else { throw ValidationError("--epochs must be at least 1") }
@@ -81,7 +83,7 @@ struct Train: ParsableCommand {
         if let s = size, !(16...4096).contains(s) { throw ValidationError("--size must be 16…4096") }
         if let p = patience, p < 1 { throw ValidationError("--patience must be at least 1") }
         if mode == .finetune && unfreezeFrom == nil { throw ValidationError("--mode finetune needs --unfreeze-from LAYER (blocks.12 on Lite0, block5_conv1 on VGG16)") }
-        if mode != .finetune && (unfreezeFrom != nil || trainBN) { throw ValidationError("--unfreeze-from and --train-bn go with --mode finetune") }
+        if mode != .finetune && (unfreezeFrom != nil || trainBN || endToEnd) { throw ValidationError("--unfreeze-from, --train-bn and --end-to-end go with --mode finetune") }
         _ = try HeadLayer.parse(head)
     }
 
@@ -91,7 +93,7 @@ struct Train: ParsableCommand {
         config.epochs = epochs; config.finetuneEpochs = finetuneEpochs; config.batch = batch; config.optimizer = optimizer
         config.lr = lr; config.finetuneLR = finetuneLR; config.momentum = momentum; config.weightDecay = weightDecay
         config.schedule = schedule; config.patience = patience; config.augmentation = augment.augmentation
-        config.classWeight = classWeight; config.unfreezeFrom = unfreezeFrom; config.trainBN = trainBN
+        config.classWeight = classWeight; config.unfreezeFrom = unfreezeFrom; config.trainBN = trainBN; config.endToEnd = endToEnd
         config.validationSplit = validationSplit; config.seed = seed; config.threads = threads
         if mode == .features { config.augmentation = .none }
 
@@ -109,7 +111,12 @@ struct Train: ParsableCommand {
             let outURL = URL(fileURLWithPath: out)
             let trainer = try Trainer(config: config, data: dataset, base: base, out: outURL,
                                       cacheRoot: WeightStore.home.appendingPathComponent("features"), progress: progress)
+            if profile { Profiler.reset(); Profiler.enabled = true }
             let result = try trainer.run(resume: resume)
+            if profile {
+                Profiler.enabled = false
+                ProfileReport.write(header: "train, \(result.log.count) epochs", per: max(result.log.count, 1), unit: "epoch")
+            }
             let report = try TrainReport.write(result, trainer: trainer, to: outURL)
             if json { try CLI.printJSON(report) } else {
                 print(String(format: "%@ accuracy %.2f%% (loss %.4f) — best epoch: %@ %d (validation loss %.4f); %.1fs",

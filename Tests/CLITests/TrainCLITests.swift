@@ -105,6 +105,38 @@ final class TrainCLITests: VizlabCLITestCase {
         XCTAssert(classes.contains("rings"), "the gallery's classes page shows the new classes")
     }
 
+    /// Fine-tuning on plain images starts each step from the frozen part's output, computed once per image; the
+    /// losses, accuracies and weights are those of running every step through the whole model (`--end-to-end`).
+    func testFinetuneFromTheFrozenPartsOutputEqualsEndToEnd() throws {
+        let data = scratch.appendingPathComponent("shapes-frontier")
+        try makeSet(data)
+        func args(_ out: URL) -> [String] {
+            ["train", data.path, "--mode", "finetune", "--unfreeze-from", "blocks.13", "--size", "64", "--epochs", "1", "--finetune-epochs", "2",
+             "--no-augment", "--lr", "1e-3", "--finetune-lr", "1e-3", "--optimizer", "adam", "--batch", "6", "--seed", "5", "--out", out.path]
+        }
+        let a = scratch.appendingPathComponent("frontier"), b = scratch.appendingPathComponent("end-to-end")
+        let ra = try vizlab(args(a)), rb = try vizlab(args(b) + ["--end-to-end"])
+        XCTAssertEqual(ra.status, 0, ra.stderr.suffix(2000).description)
+        XCTAssertEqual(rb.status, 0, rb.stderr.suffix(2000).description)
+        XCTAssert(ra.stderr.contains("train: frozen part over 36 images"), "the default run computes the frozen part once")
+        XCTAssertFalse(rb.stderr.contains("train: frozen part over"), "--end-to-end does not")
+        func log(_ u: URL) throws -> [[String: Any]] {
+            try JSONSerialization.jsonObject(with: Data(contentsOf: u.appendingPathComponent("log.json"))) as! [[String: Any]]
+        }
+        let la = try log(a), lb = try log(b)
+        XCTAssertEqual(la.count, 3)
+        XCTAssertEqual(la.count, lb.count)
+        for (x, y) in zip(la, lb) {
+            for key in ["trainLoss", "validationLoss"] {
+                let u = x[key] as! Double, v = y[key] as! Double
+                XCTAssertEqual(u, v, accuracy: 1e-5 * max(1, abs(v)), "\(key) of \(x["stage"]!) epoch \(x["epoch"]!)")
+            }
+            XCTAssertEqual(x["trainAccuracy"] as! Double, y["trainAccuracy"] as! Double)
+        }
+        // Fine-tuning moved the weights (the comparison is not between two runs that did nothing).
+        XCTAssertNotEqual(la[1]["trainLoss"] as! Double, la[2]["trainLoss"] as! Double)
+    }
+
     /// Same seed → same weight bytes; kill -9 during epoch 3 and --resume → the same bytes as the uninterrupted run.
     func testSameSeedSameBytesAndResumeAfterKill() throws {
         let data = scratch.appendingPathComponent("shapes")

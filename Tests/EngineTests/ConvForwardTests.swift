@@ -53,14 +53,16 @@ final class ConvForwardTests: XCTestCase {
     }
 
     /// Input and weight gradients of depthwise convs at every shape EfficientNet-Lite0 uses, element by element,
-    /// against the definition (finite differences sample a few coordinates; this checks all of them).
+    /// against the definition (finite differences sample a few coordinates; this checks all of them). Then the
+    /// narrow planes of fine-tuning at 112² (4×4, 7×7) with several images and more than one channel block (70
+    /// channels: a full block of 64 and a partial one), where the weight gradient sums over images channels-last.
     func testDepthwiseBackwardMatchesDefinitionAtModelShapes() {
         var rng = TestRNG(seed: 11)
         let shapes = [(112, 3, 1), (112, 3, 2), (56, 3, 1), (56, 5, 2), (28, 5, 1), (28, 3, 2), (14, 5, 1), (14, 3, 1),
-                      (14, 5, 2), (7, 5, 1), (7, 3, 1)]
-        for (size, k, stride) in shapes {
-            let channels = 3
-            let x = rng.tensor([1, channels, size, size]), w = rng.tensor([channels, 1, k, k])
+                      (14, 5, 2), (7, 5, 1), (7, 3, 1)].map { (batch: 1, channels: 3, size: $0.0, k: $0.1, stride: $0.2) }
+            + [(4, 5, 1), (4, 3, 1), (7, 5, 2), (8, 3, 2), (7, 3, 1)].map { (batch: 3, channels: 70, size: $0.0, k: $0.1, stride: $0.2) }
+        for (batch, channels, size, k, stride) in shapes {
+            let x = rng.tensor([batch, channels, size, size]), w = rng.tensor([channels, 1, k, k])
             let y = conv2d(x, w, stride: stride, padding: .same, groups: channels)
             let yRef = naiveConv(x, w, stride: stride, padding: .same, groups: channels)
             let yErr = zip(y.data, yRef).map { abs($0 - $1) }.max()!
@@ -69,19 +71,61 @@ final class ConvForwardTests: XCTestCase {
             y.backward(seed: dy)
             let g = WindowGeometry(inH: size, inW: size, kH: k, kW: k, stride: stride, padding: .same)
             var dx = [Double](repeating: 0, count: x.count), dw = [Double](repeating: 0, count: w.count)
-            for c in 0..<channels { for oy in 0..<g.outH { for ox in 0..<g.outW {
-                let d = Double(dy[(c * g.outH + oy) * g.outW + ox])
+            for b in 0..<batch { for c in 0..<channels { for oy in 0..<g.outH { for ox in 0..<g.outW {
+                let p = b * channels + c
+                let d = Double(dy[(p * g.outH + oy) * g.outW + ox])
                 for ky in 0..<k { for kx in 0..<k {
                     let iy = oy * stride + ky - g.padTop, ix = ox * stride + kx - g.padLeft
                     guard iy >= 0, iy < size, ix >= 0, ix < size else { continue }
-                    dx[(c * size + iy) * size + ix] += d * Double(w.data[(c * k + ky) * k + kx])
-                    dw[(c * k + ky) * k + kx] += d * Double(x.data[(c * size + iy) * size + ix])
+                    dx[(p * size + iy) * size + ix] += d * Double(w.data[(c * k + ky) * k + kx])
+                    dw[(c * k + ky) * k + kx] += d * Double(x.data[(p * size + iy) * size + ix])
                 } }
-            } } }
+            } } } }
             let dxErr = zip(x.grad!, dx).map { abs(Double($0) - $1) }.max()!
             let dwErr = zip(w.grad!, dw).map { abs(Double($0) - $1) / max(1, abs($1)) }.max()!
-            XCTAssertLessThan(dxErr, 1e-4, "dx at \(size)x\(size) k\(k) s\(stride)")
-            XCTAssertLessThan(dwErr, 1e-4, "dw at \(size)x\(size) k\(k) s\(stride)")
+            XCTAssertLessThan(dxErr, 1e-4, "dx at \(batch)x\(channels)x\(size)x\(size) k\(k) s\(stride)")
+            XCTAssertLessThan(dwErr, 1e-4, "dw at \(batch)x\(channels)x\(size)x\(size) k\(k) s\(stride)")
+        }
+    }
+
+    /// Weight gradients of the gemm paths (1×1, im2col, grouped) against the definition, element by element, at
+    /// shapes that take each way of forming the product: several images side by side (small planes), one image
+    /// gathered (a large 3×3 plane), one image read in place (a large 1×1 plane), and more than one chunk.
+    func testWeightGradientsMatchDefinition() {
+        var rng = TestRNG(seed: 13)
+        let cases: [(x: [Int], w: [Int], stride: Int, padding: Padding, groups: Int)] = [
+            ([5, 24, 4, 4], [40, 24, 1, 1], 1, .valid, 1),        // fine-tuning's 4×4 planes: the batch in one product
+            ([3, 8, 9, 7], [36, 8, 3, 3], 2, .same, 1),           // stride 2, odd sizes, images side by side
+            ([3, 4, 9, 11], [6, 2, 3, 3], 1, .symmetric(1), 2),   // grouped
+            ([1, 16, 160, 160], [16, 16, 3, 3], 1, .same, 1),     // one image a chunk, im2col gathered
+            ([2, 64, 192, 192], [64, 64, 1, 1], 1, .valid, 1),    // one image a chunk, read in place
+            ([40, 512, 16, 16], [40, 512, 1, 1], 1, .valid, 1),   // several chunks of images
+        ]
+        for c in cases {
+            let x = rng.tensor(c.x, grad: false), w = rng.tensor(c.w)
+            let y = conv2d(x, w, stride: c.stride, padding: c.padding, groups: c.groups)
+            let dy = rng.uniform(y.count)
+            y.backward(seed: dy)
+            let n = c.x[0], cin = c.x[1], cout = c.w[0], kh = c.w[2], kw = c.w[3], inH = c.x[2], inW = c.x[3]
+            let g = WindowGeometry(inH: inH, inW: inW, kH: kh, kW: kw, stride: c.stride, padding: c.padding)
+            let cinG = cin / c.groups, coutG = cout / c.groups
+            var dw = [Double](repeating: 0, count: w.count)
+            x.data.withUnsafeBufferPointer { xp in
+                for b in 0..<n { for o in 0..<cout { for oy in 0..<g.outH { for ox in 0..<g.outW {
+                    let d = Double(dy[((b * cout + o) * g.outH + oy) * g.outW + ox])
+                    let grp = o / coutG
+                    for ci in 0..<cinG { for ky in 0..<kh { for kx in 0..<kw {
+                        let iy = oy * c.stride + ky - g.padTop, ix = ox * c.stride + kx - g.padLeft
+                        guard iy >= 0, iy < inH, ix >= 0, ix < inW else { continue }
+                        dw[((o * cinG + ci) * kh + ky) * kw + kx] += d * Double(xp[((b * cin + grp * cinG + ci) * inH + iy) * inW + ix])
+                    } } }
+                } } } }
+            }
+            // Relative to the largest entry: sums run over up to 73,728 products here (a wrong image or column
+            // offset is off by the order of the entries themselves).
+            let scale = dw.map(abs).max()!
+            let err = zip(w.grad!, dw).map { abs(Double($0) - $1) }.max()! / scale
+            XCTAssertLessThan(err, 1e-5, "dw for x \(c.x), w \(c.w)")
         }
     }
 }

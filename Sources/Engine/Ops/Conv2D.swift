@@ -226,20 +226,54 @@ struct ConvShape {
         }
     }
 
+    /// dW += Σ_images dY · colᵀ per group, as few wide products as memory allows: the im2col matrices (for 1×1
+    /// convs the inputs themselves) of a chunk of images laid side by side, so one product runs over k = images × plane.
+    /// Per image, small planes (4×4, 7×7 in fine-tuning) made k tiny and every call re-read and re-wrote all of dW.
+    /// The products' rows are split over our threads (deterministic for a thread count); gathers run in parallel.
     func backwardWeight(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>) {
         if isDepthwise {
             DepthwiseKernel.backwardWeight(dy: dy, x: x, dw: dw, batch: n, channels: cout, g)
             return
         }
-        withColumns { col in
-            for b in 0..<n {
-                for grp in 0..<groups {
-                    let xg = x + (b * cin + grp * cinG) * inPlane
-                    let src: UnsafePointer<Float> = isPointwise ? xg : { im2col(xg, col, columns: 0..<outPlane); return UnsafePointer(col) }()
-                    // dW_g += dY_g · col^T
-                    sgemmSingleThreadedBLAS(transB: true, m: coutG, n: colRows, k: outPlane,
-                          a: dy + (b * cout + grp * coutG) * outPlane, lda: outPlane, b: src, ldb: outPlane,
-                          beta: 1, c: dw + grp * coutG * colRows, ldc: colRows)
+        _ = blasIsSingleThreaded
+        // Images per product: both gathered operands within ~16 MB (at least one image).
+        let perImage = (colRows + coutG) * outPlane
+        let chunk = max(1, min(n, (4 << 20) / max(perImage, 1)))
+        let direct = chunk == 1 && isPointwise  // one image of a 1×1 conv: both operands read in place
+        let width = chunk * outPlane
+        let bBuf: UnsafeMutablePointer<Float>? = direct ? nil : .allocate(capacity: colRows * width)
+        let aBuf: UnsafeMutablePointer<Float>? = chunk == 1 ? nil : .allocate(capacity: coutG * width)
+        defer { bBuf?.deallocate(); aBuf?.deallocate() }
+        let rowTasks = coutG >= 32 ? Parallel.threads : 1
+        for grp in 0..<groups {
+            for first in stride(from: 0, to: n, by: chunk) {
+                let images = min(chunk, n - first), k = images * outPlane
+                let dyg = { (b: Int) in dy + (b * cout + grp * coutG) * outPlane }
+                let xg = { (b: Int) in x + (b * cin + grp * cinG) * inPlane }
+                // B: [colRows, k], image i's columns at i·plane; A: dY rows [coutG, k] likewise.
+                if let bBuf {
+                    Parallel.forEachChunk(images) { range in
+                        for i in range {
+                            if isPointwise {
+                                for c in 0..<cinG { (bBuf + c * k + i * outPlane).update(from: xg(first + i) + c * inPlane, count: outPlane) }
+                            } else {
+                                im2col(xg(first + i), bBuf + i * outPlane, columns: 0..<outPlane, ld: k)
+                            }
+                            if let aBuf {
+                                for o in 0..<coutG { (aBuf + o * k + i * outPlane).update(from: dyg(first + i) + o * outPlane, count: outPlane) }
+                            }
+                        }
+                    }
+                }
+                let a: UnsafePointer<Float> = aBuf.map { UnsafePointer($0) } ?? dyg(first)
+                let b: UnsafePointer<Float> = bBuf.map { UnsafePointer($0) } ?? xg(first)
+                Parallel.forEachChunk(rowTasks) { tasks in
+                    for t in tasks {
+                        let rows = (coutG * t / rowTasks)..<(coutG * (t + 1) / rowTasks)
+                        guard !rows.isEmpty else { continue }
+                        sgemm(transB: true, m: rows.count, n: colRows, k: k, a: a + rows.lowerBound * k, lda: k, b: b, ldb: k,
+                              beta: 1, c: dw + (grp * coutG + rows.lowerBound) * colRows, ldc: colRows)
+                    }
                 }
             }
         }
@@ -254,12 +288,12 @@ struct ConvShape {
     }
 
     /// col[(c*kH + ky)*kW + kx, p] = x[c, oy*s + ky - padTop, ox*s + kx - padLeft] or 0, for the output positions
-    /// p = oy*outW + ox in `columns`.
-    func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, columns: Range<Int>) {
+    /// p = oy*outW + ox in `columns`; the matrix's rows are `ld` apart (the plane, unless images sit side by side).
+    func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, columns: Range<Int>, ld: Int? = nil) {
         guard !columns.isEmpty else { return }
         let firstRow = columns.lowerBound / g.outW, lastRow = (columns.upperBound - 1) / g.outW
         for c in 0..<cinG { for ky in 0..<g.kH { for kx in 0..<g.kW {
-            let row = col + ((c * g.kH + ky) * g.kW + kx) * outPlane
+            let row = col + ((c * g.kH + ky) * g.kW + kx) * (ld ?? outPlane)
             let valid = g.validColumns(kx: kx)
             for oy in firstRow...lastRow {
                 let lo = max(columns.lowerBound - oy * g.outW, 0), hi = min(columns.upperBound - oy * g.outW, g.outW)

@@ -142,6 +142,51 @@ extension DepthwiseKernel {
             }
         }
 
+        /// dw[c][tap] += Σ images, output pixels dy[o][c] · x[input pixel of tap][c], SIMD8 over channels. Blocks
+        /// of channels are split over the threads and each block runs the images in order, so no two threads touch
+        /// one filter and the sums' order does not depend on the thread count. Per plane, a 4×4 or 7×7 plane gave
+        /// each tap a few scalar products and a horizontal sum.
+        static func backwardWeight(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>,
+                                   batch: Int, channels: Int, _ g: WindowGeometry) {
+            let taps = g.kH * g.kW, inPixels = g.inH * g.inW, outPixels = g.outH * g.outW
+            let blocks = (channels + block - 1) / block
+            Parallel.forEachChunk(blocks) { range in
+                let dyt = UnsafeMutablePointer<Float>.allocate(capacity: outPixels * block)
+                let xt = UnsafeMutablePointer<Float>.allocate(capacity: inPixels * block)
+                let acc = UnsafeMutablePointer<SIMD8<Float>>.allocate(capacity: taps * block / 8)
+                defer { dyt.deallocate(); xt.deallocate(); acc.deallocate() }
+                for blk in range {
+                    let cs = (blk * block)..<min(channels, (blk + 1) * block)
+                    let width = (cs.count + 7) / 8 * 8, vectors = width / 8
+                    acc.update(repeating: SIMD8<Float>(), count: taps * vectors)
+                    let dyv = UnsafeRawPointer(dyt), xv = UnsafeRawPointer(xt)
+                    for b in 0..<batch {
+                        gather(dy + b * channels * outPixels, pixels: outPixels, channels: cs, into: dyt, width: width)
+                        gather(x + b * channels * inPixels, pixels: inPixels, channels: cs, into: xt, width: width)
+                        for oy in 0..<g.outH {
+                            let kyLo = max(0, g.padTop - oy * g.stride), kyHi = min(g.kH, g.inH + g.padTop - oy * g.stride)
+                            for ox in 0..<g.outW {
+                                let kxLo = max(0, g.padLeft - ox * g.stride), kxHi = min(g.kW, g.inW + g.padLeft - ox * g.stride)
+                                let o = (oy * g.outW + ox) * width
+                                for v in 0..<vectors {
+                                    let d = dyv.loadUnaligned(fromByteOffset: (o &+ v &* 8) &* 4, as: SIMD8<Float>.self)
+                                    for ky in kyLo..<kyHi {
+                                        let iy = oy &* g.stride &+ ky &- g.padTop
+                                        for kx in kxLo..<kxHi {
+                                            let at = ((iy &* g.inW &+ ox &* g.stride &+ kx &- g.padLeft) &* width &+ v &* 8) &* 4
+                                            acc[(ky &* g.kW &+ kx) &* vectors &+ v].addProduct(d, xv.loadUnaligned(fromByteOffset: at, as: SIMD8<Float>.self))
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    let sums = UnsafeRawPointer(acc).assumingMemoryBound(to: Float.self)
+                    for (j, c) in cs.enumerated() { for t in 0..<taps { dw[c * taps + t] += sums[t * width + j] } }
+                }
+            }
+        }
+
         static func backwardInput(dy: UnsafePointer<Float>, w: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
                                   batch: Int, channels: Int, _ g: WindowGeometry) {
             let taps = g.kH * g.kW, inPixels = g.inH * g.inW, outPixels = g.outH * g.outW

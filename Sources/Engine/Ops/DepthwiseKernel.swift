@@ -89,6 +89,10 @@ enum DepthwiseKernel {
 
     static func backwardWeight(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>,
                                batch: Int, channels: Int, _ g: WindowGeometry) {
+        guard g.outW >= wideThreshold && rowKernelSupports(g) else {
+            ChannelsLast.backwardWeight(dy: dy, x: x, dw: dw, batch: batch, channels: channels, g)
+            return
+        }
         let taps = g.kH * g.kW, inPlane = g.inH * g.inW, outPlane = g.outH * g.outW
         Parallel.forEachChunk(channels) { range in
             for c in range { for b in 0..<batch {

@@ -29,36 +29,58 @@ public func batchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, mean: [Float], v
     precondition(gamma.count == channels && beta.count == channels && mean.count == channels && variance.count == channels,
                  "batch norm has \(gamma.count) channels, input \(x.shape)")
     let invStd = variance.map { Float(1 / (Double($0) + Double(eps)).squareRoot()) }
+    // y = x · s + t per channel, on raw buffers over both threads (planes of every image in one pool).
+    let scale = (0..<channels).map { gamma.data[$0] * invStd[$0] }
+    let shift = (0..<channels).map { beta.data[$0] - mean[$0] * scale[$0] }
     var y = uninitializedFloats(x.count)
-    for b in 0..<n { for ch in 0..<channels {
-        let base = (b * channels + ch) * plane
-        let s = gamma.data[ch] * invStd[ch], t = beta.data[ch] - mean[ch] * s
-        for i in 0..<plane { y[base + i] = x.data[base + i] * s + t }
+    x.data.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { yb in
+        let xp = xb.baseAddress!, yp = yb.baseAddress!
+        Parallel.forEachChunk(n * channels, grain: max(1, 4096 / max(plane, 1))) { planes in
+            for p in planes {
+                let ch = p % channels, s = scale[ch], t = shift[ch], base = p * plane
+                for i in 0..<plane { yp[base + i] = xp[base + i] * s + t }
+            }
+        }
     } }
     let out = Tensor(shape: x.shape, data: y)
     out.record(op: "batchNorm", parents: [x, gamma, beta]) { g in
-        if x.tracksGrad {
-            var dx = uninitializedFloats(x.count)
-            for b in 0..<n { for ch in 0..<channels {
-                let base = (b * channels + ch) * plane, s = gamma.data[ch] * invStd[ch]
-                for i in 0..<plane { dx[base + i] = g[base + i] * s }
-            } }
-            x.accumulate(dx)
-        }
-        if gamma.tracksGrad || beta.tracksGrad {
-            var dg = [Float](repeating: 0, count: channels), db = [Float](repeating: 0, count: channels)
-            for ch in 0..<channels {
-                var sg = 0.0, sb = 0.0
-                for b in 0..<n {
-                    let base = (b * channels + ch) * plane
-                    for i in 0..<plane {
-                        sb += Double(g[base + i])
-                        sg += Double(g[base + i]) * Double((x.data[base + i] - mean[ch]) * invStd[ch])
+        g.withUnsafeBufferPointer { gb in
+            let gp = gb.baseAddress!
+            if x.tracksGrad {
+                var dx = uninitializedFloats(x.count)
+                dx.withUnsafeMutableBufferPointer { db in
+                    let dp = db.baseAddress!
+                    Parallel.forEachChunk(n * channels, grain: max(1, 4096 / max(plane, 1))) { planes in
+                        for p in planes {
+                            let s = scale[p % channels], base = p * plane
+                            for i in 0..<plane { dp[base + i] = gp[base + i] * s }
+                        }
                     }
                 }
-                dg[ch] = Float(sg); db[ch] = Float(sb)
+                x.accumulate(dx)
             }
-            gamma.accumulate(dg); beta.accumulate(db)
+            if gamma.tracksGrad || beta.tracksGrad {
+                // Per channel, in Double and in image order: the same sums whatever the thread count.
+                var dg = [Float](repeating: 0, count: channels), db = [Float](repeating: 0, count: channels)
+                x.data.withUnsafeBufferPointer { xb in dg.withUnsafeMutableBufferPointer { dgb in db.withUnsafeMutableBufferPointer { dbb in
+                    let xp = xb.baseAddress!, dgp = dgb.baseAddress!, dbp = dbb.baseAddress!
+                    Parallel.forEachChunk(channels, grain: 8) { range in
+                        for ch in range {
+                            var sg = 0.0, sb = 0.0
+                            let m = mean[ch], inv = invStd[ch]
+                            for b in 0..<n {
+                                let base = (b * channels + ch) * plane
+                                for i in 0..<plane {
+                                    sb += Double(gp[base + i])
+                                    sg += Double(gp[base + i]) * Double((xp[base + i] - m) * inv)
+                                }
+                            }
+                            dgp[ch] = Float(sg); dbp[ch] = Float(sb)
+                        }
+                    }
+                } } }
+                gamma.accumulate(dg); beta.accumulate(db)
+            }
         }
     }
     return out
