@@ -108,17 +108,25 @@ public final class Trainer {
             if let f = cache.get(image.sha256) { rows.replaceSubrange(i * dim..<(i + 1) * dim, with: f) } else { missing.append(i) }
         }
         if missing.isEmpty { progress.line("\(label): \(images.count) features from the cache (\(cache.folder.path))"); return rows }
-        // One image at a time through the base: a value never depends on which images share its batch.
+        // Batches of 16 when no dense layer comes before the cut: every other kernel computes each image on its own,
+        // so a cached value never depends on which images shared its batch (ZooParityTests checks it). A dense
+        // layer's batched product may round differently from batch 1's, so then one image at a time.
+        let cutIndex = base.graph.nodes.firstIndex { $0.name == self.cut } ?? base.graph.nodes.count - 1
+        let alone = base.graph.nodes[...cutIndex].contains { if case .dense = $0.op { return true } else { return false } }
         let chunk = 16
         let batches = stride(from: 0, to: missing.count, by: chunk).map { Array(missing[$0..<min($0 + chunk, missing.count)]) }
         let bar = progress.bar("\(label): features of \(missing.count) images (\(images.count - missing.count) cached)", total: missing.count)
-        let loader = self.loader, base = self.base, cut = self.cut
+        let loader = self.loader, base = self.base, cut = self.cut, size = self.size
         try prefetching(batches.count, make: { b in try batches[b].map { try loader.input(images[$0], seed: nil) } }) { b, inputs in
-            for (k, i) in batches[b].enumerated() {
-                let x = Tensor(shape: [1, 3, size, size], data: inputs[k])
+            let groups = alone ? inputs.indices.map { $0..<($0 + 1) } : [inputs.indices]
+            for group in groups {
+                let x = Tensor(shape: [group.count, 3, size, size], data: Array(inputs[group].joined()))
                 let f = GradMode.withoutGrad { base.forward(x, capture: [cut])[cut]! }
-                rows.replaceSubrange(i * dim..<(i + 1) * dim, with: f.data)
-                try cache.put(images[i].sha256, f.data[...])
+                for (k, j) in group.enumerated() {
+                    let i = batches[b][j], row = f.data[(k * dim)..<((k + 1) * dim)]
+                    rows.replaceSubrange(i * dim..<(i + 1) * dim, with: row)
+                    try cache.put(images[i].sha256, row)
+                }
             }
             bar.advance(by: batches[b].count)
         }

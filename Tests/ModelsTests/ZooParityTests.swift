@@ -94,6 +94,27 @@ final class ZooParityTests: XCTestCase {
         }
     }
 
+    /// Every kernel before a network's first dense layer computes each image on its own, so a value there is the
+    /// same bits whichever images share its batch (what lets `vizlab train` compute features and the frozen part in
+    /// batches and still cache them per image). The dense layer's batched product may round differently.
+    func testValuesBeforeTheFirstDenseLayerDoNotDependOnTheBatch() throws {
+        for (arch, file) in [("resnet50", "weights.pth"), ("vgg16", "weights.pth"), ("lite1", "efficientnet-lite1-77cc7160.pth")] {
+            let f = try fixture(arch)
+            let model = try XCTUnwrap(try ModelStore.load(ModelRequest(model: f.dir.appendingPathComponent(file).path)) as? GraphModel)
+            let dense = try XCTUnwrap(model.graph.nodes.first { if case .dense = $0.op { return true } else { return false } })
+            let layer = dense.inputs[0], plane = 3 * f.size * f.size
+            let together = GradMode.withoutGrad { model.forward(Tensor(shape: [f.n, 3, f.size, f.size], data: f.inputs), capture: [layer])[layer]! }
+            let per = together.count / f.n
+            for i in 0..<f.n {
+                let alone = GradMode.withoutGrad {
+                    model.forward(Tensor(shape: [1, 3, f.size, f.size], data: Array(f.inputs[(i * plane)..<((i + 1) * plane)])), capture: [layer])[layer]!
+                }
+                XCTAssertEqual(alone.data, Array(together.data[(i * per)..<((i + 1) * per)]), "\(arch) \(layer): image \(i) alone vs in a batch of \(f.n)")
+            }
+            XCTAssertNotEqual(Array(together.data[0..<per]), Array(together.data[per..<(2 * per)]), "\(arch): values depend on the input")
+        }
+    }
+
     func testVGG16() throws { try check("vgg16", file: "weights.pth", tolerance: relative); try check("vgg16", file: "weights.safetensors", tolerance: relative) }
     func testVGG19() throws { try check("vgg19", file: "weights.pth", tolerance: relative); try check("vgg19", file: "weights.safetensors", tolerance: relative) }
     func testResNet50() throws { try check("resnet50", file: "weights.pth", tolerance: relative); try check("resnet50", file: "weights.safetensors", tolerance: relative) }
