@@ -146,6 +146,10 @@ enum DepthwiseKernel {
                                                  _ w: UnsafePointer<Float>, _ bias: Float, _ g: WindowGeometry) {
         let k = S.k, s = S.s
         let vcols = vectorColumns(g)
+        // 3×3: the nine taps held in registers across the plane (a broadcast load per FMA was the limit).
+        let taps3 = S.k == 3
+        @inline(__always) func tap(_ i: Int) -> SIMD8<Float> { SIMD8(repeating: taps3 ? w[i] : 0) }
+        let w0 = tap(0), w1 = tap(1), w2 = tap(2), w3 = tap(3), w4 = tap(4), w5 = tap(5), w6 = tap(6), w7 = tap(7), w8 = tap(8)
         for oy in 0..<g.outH {
             let kyLo = max(0, g.padTop - oy * s), kyHi = min(k, g.inH + g.padTop - oy * s)
             let yRow = y + oy * g.outW
@@ -160,13 +164,37 @@ enum DepthwiseKernel {
                 }
                 yRow[ox] = acc
             }
+            let fullRows = kyLo == 0 && kyHi == k
             @inline(__always) func vector(_ ox: Int) {
+                @inline(__always) func load(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
+                if S.k == 3 && S.s == 1 && fullRows {
+                    let r0 = x + ((oy &- g.padTop) &* g.inW &+ ox &- g.padLeft), r1 = r0 + g.inW, r2 = r1 + g.inW
+                    var a = SIMD8<Float>(repeating: bias), b = w1 * load(r0 + 1), c = w2 * load(r0 + 2)
+                    a.addProduct(w0, load(r0)); b.addProduct(w4, load(r1 + 1)); c.addProduct(w5, load(r1 + 2))
+                    a.addProduct(w3, load(r1)); b.addProduct(w7, load(r2 + 1)); c.addProduct(w8, load(r2 + 2))
+                    a.addProduct(w6, load(r2))
+                    UnsafeMutableRawPointer(yRow + ox).storeBytes(of: a + b + c, as: SIMD8<Float>.self)
+                    return
+                }
+                if S.k == 3 && S.s == 2 && fullRows {
+                    // Stride 2: one 16-lane load gives taps 0 (even lanes) and 1 (odd lanes), a second one tap 2.
+                    @inline(__always) func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self) }
+                    let r0 = x + ((oy &* 2 &- g.padTop) &* g.inW &+ ox &* 2 &- g.padLeft), r1 = r0 + g.inW, r2 = r1 + g.inW
+                    let p0 = load16(r0), p1 = load16(r1), p2 = load16(r2)
+                    var a = SIMD8<Float>(repeating: bias), b = w1 * p0.oddHalf, c = w2 * load16(r0 + 2).evenHalf
+                    a.addProduct(w0, p0.evenHalf); b.addProduct(w4, p1.oddHalf); c.addProduct(w5, load16(r1 + 2).evenHalf)
+                    a.addProduct(w3, p1.evenHalf); b.addProduct(w7, p2.oddHalf); c.addProduct(w8, load16(r2 + 2).evenHalf)
+                    a.addProduct(w6, p2.evenHalf)
+                    UnsafeMutableRawPointer(yRow + ox).storeBytes(of: a + b + c, as: SIMD8<Float>.self)
+                    return
+                }
                 // Four independent accumulators (by row and column parity): one chain of 25 dependent FMAs
                 // would wait on FMA latency, not throughput.
                 var a0 = SIMD8<Float>(repeating: bias), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
                 var oddRow = false
                 for ky in kyLo..<kyHi {
-                    let xRow = x + ((oy &* s &+ ky &- g.padTop) &* g.inW &+ ox &* s &- g.padLeft), wRow = w + ky &* k
+                    let wRow = w + ky &* k
+                    let xRow = x + ((oy &* s &+ ky &- g.padTop) &* g.inW &+ ox &* s &- g.padLeft)
                     if oddRow { tapRow(S.self, xRow, wRow, &a2, &a3) } else { tapRow(S.self, xRow, wRow, &a0, &a1) }
                     oddRow.toggle()
                 }
