@@ -71,7 +71,7 @@ struct Train: ParsableCommand {
     @Option(help: "Threads (kernels and BLAS).") var threads: Int = 2
     @Flag(help: "Continue from the last finished epoch in OUT/state (same options and data).") var resume = false
     @Flag(help: "Print train.json on stdout.") var json = false
-    @Flag(help: "Time every forward layer and backward op of the run; the table goes to stderr at the end, per epoch.") var profile = false
+    @Flag(help: "Time every forward layer and backward op of the run; the table of totals goes to stderr at the end.") var profile = false
 
     func validate() throws {
         guard epochs >= 1 && epochs <= 100_000 else { throw ValidationError("--epochs must be at least 1") }
@@ -115,7 +115,7 @@ struct Train: ParsableCommand {
             let result = try trainer.run(resume: resume)
             if profile {
                 Profiler.enabled = false
-                ProfileReport.write(header: "train, \(result.log.count) epochs", per: max(result.log.count, 1), unit: "epoch")
+                ProfileReport.write(header: "train, this run's totals", per: 1, unit: "run")
             }
             let report = try TrainReport.write(result, trainer: trainer, to: outURL)
             if json { try CLI.printJSON(report) } else {

@@ -47,14 +47,6 @@ func tiledGemm(transA: Bool = false, m: Int, n: Int, k: Int,
 /// All parallelism is ours (tiles over threads); OpenBLAS's own pool would oversubscribe the two cores.
 let blasIsSingleThreaded: Void = { openblas_set_num_threads(1) }()
 
-/// A plain sgemm call (for the rarely used weight gradients), with BLAS kept single-threaded.
-func sgemmSingleThreadedBLAS(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
-                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
-    _ = blasIsSingleThreaded
-    sgemm(transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
-}
-
 /// C = alpha · op(A) · op(B) + beta · C on row-major buffers, the columns of C split over our threads (each
 /// running single-threaded BLAS). For other modules' ops (the spectral image) that need a plain large product.
 public func parallelGemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
