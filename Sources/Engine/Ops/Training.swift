@@ -29,13 +29,14 @@ public func batchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, mean: [Float], v
     precondition(gamma.count == channels && beta.count == channels && mean.count == channels && variance.count == channels,
                  "batch norm has \(gamma.count) channels, input \(x.shape)")
     let invStd = variance.map { Float(1 / (Double($0) + Double(eps)).squareRoot()) }
-    // y = x · s + t per channel, on raw buffers over both threads (planes of every image in one pool).
+    // y = x · s + t per channel, on raw buffers over both threads (planes of every image in one pool, ≥ 4K values a task).
+    let grain = max(1, 4096 / max(plane, 1))
     let scale = (0..<channels).map { gamma.data[$0] * invStd[$0] }
     let shift = (0..<channels).map { beta.data[$0] - mean[$0] * scale[$0] }
     var y = uninitializedFloats(x.count)
     x.data.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { yb in
         let xp = xb.baseAddress!, yp = yb.baseAddress!
-        Parallel.forEachChunk(n * channels, grain: max(1, 4096 / max(plane, 1))) { planes in
+        Parallel.forEachChunk(n * channels, grain: grain) { planes in
             for p in planes {
                 let ch = p % channels, s = scale[ch], t = shift[ch], base = p * plane
                 for i in 0..<plane { yp[base + i] = xp[base + i] * s + t }
@@ -50,7 +51,7 @@ public func batchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, mean: [Float], v
                 var dx = uninitializedFloats(x.count)
                 dx.withUnsafeMutableBufferPointer { db in
                     let dp = db.baseAddress!
-                    Parallel.forEachChunk(n * channels, grain: max(1, 4096 / max(plane, 1))) { planes in
+                    Parallel.forEachChunk(n * channels, grain: grain) { planes in
                         for p in planes {
                             let s = scale[p % channels], base = p * plane
                             for i in 0..<plane { dp[base + i] = gp[base + i] * s }
