@@ -43,12 +43,15 @@ let package = Package(
         // hnswlib (Debian libhnswlib-dev, header-only C++) behind an extern "C" shim: an opaque handle, every C++
         // exception turned into an error code, saved graphs validated before hnswlib reads them.
         .target(name: "CHNSW", path: "Sources/CHNSW"),
+        // The micro-kernel's AVX-512 tile, compiled for AVX-512 per function and picked at run time (the Swift code
+        // targets Haswell: AVX2 + FMA).
+        .target(name: "CKernels", path: "Sources/CKernels"),
         .target(name: "CImageCodecs", path: "Sources/CImageCodecs",
                 linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
 
         .target(
             name: "Engine",
-            dependencies: ["CBLAS", "CImageCodecs", "CWebP"],
+            dependencies: ["CBLAS", "CImageCodecs", "CWebP", "CKernels"],
             resources: [.copy("Resources/imagenet_classes.txt"), .copy("Resources/imagenet_wnids.txt")],
             swiftSettings: fastMath),
         // Networks as data: graphs, specs, the zoo of built-in architectures and the weight-file readers.
@@ -71,7 +74,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Engine", "Models"], path: "Tests/TestSupport", swiftSettings: fastMath),
         .testTarget(
             name: "EngineTests",
-            dependencies: ["Engine", "TestSupport"],
+            dependencies: ["Engine", "TestSupport", "CKernels"],
             resources: [.copy("Fixtures")],
             swiftSettings: fastMath),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "TestSupport"], resources: [.copy("Fixtures")], swiftSettings: fastMath),

@@ -1,6 +1,7 @@
 import XCTest
 @testable import Engine
 import TestSupport
+import CKernels
 
 /// The engine's own packed matrix product against Double sums, at sizes with partial row panels, partial column
 /// panels and several column blocks; the 1×1 convolutions on it (forward, input gradient, fused epilogue) against
@@ -28,6 +29,30 @@ final class MicroKernelTests: XCTestCase {
             // float32 rounding grows with the length of the sum
             XCTAssertLessThan(worst, 1e-6 + 3e-8 * Double(k), "m \(m) n \(n) k \(k)")
             XCTAssertFalse(c.contains { $0.isNaN }, "m \(m) n \(n) k \(k): every element written")
+        }
+    }
+
+    /// The AVX-512 tile gives the AVX2 tile's bits (the same fused multiply-adds in the same order), full and partial,
+    /// with B read in place and from packed panels; columns past the tile's are not written.
+    func testAVX512TileEqualsAVX2TileBitwise() throws {
+        try XCTSkipUnless(vz_cpu_has_avx512() != 0, "this CPU has no AVX-512")
+        var rng = TestRNG(seed: 29)
+        for (k, rows, cols) in [(1, 6, 32), (16, 6, 32), (96, 6, 32), (37, 5, 32), (24, 6, 17), (24, 3, 16), (7, 6, 9), (300, 1, 1)] {
+            let a = rng.uniform(6 * k), ldb = 40, b = rng.uniform(k * ldb)
+            var fast = [Float](repeating: .nan, count: 6 * 40), swift = fast
+            a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in
+                fast.withUnsafeMutableBufferPointer { cp in
+                    vz_tile_6x32_avx512(k, ap.baseAddress!, bp.baseAddress!, bp.baseAddress! + 16, ldb, cp.baseAddress!, 40, rows, cols)
+                }
+                swift.withUnsafeMutableBufferPointer { cp in
+                    MicroKernel.tile(k: k, a: ap.baseAddress!, b: bp.baseAddress!, ldb: ldb, c: cp.baseAddress!, ldc: 40, rows: rows, cols: min(16, cols))
+                    if cols > 16 {
+                        MicroKernel.tile(k: k, a: ap.baseAddress!, b: bp.baseAddress! + 16, ldb: ldb, c: cp.baseAddress! + 16, ldc: 40, rows: rows, cols: cols - 16)
+                    }
+                }
+            } }
+            XCTAssertEqual(fast.map(\.bitPattern), swift.map(\.bitPattern), "k \(k) rows \(rows) cols \(cols)")
+            XCTAssertEqual(fast.enumerated().filter { !$0.element.isNaN }.count, rows * cols, "k \(k): only the tile written")
         }
     }
 
