@@ -33,7 +33,8 @@ final class MicroKernelTests: XCTestCase {
     }
 
     /// The AVX-512 tile gives the AVX2 tile's bits (the same fused multiply-adds in the same order), full and partial,
-    /// with B read in place and from packed panels; columns past the tile's are not written.
+    /// with B read in place (packed panels are the same code with other pointers; WinogradTests run them end to end);
+    /// columns past the tile's are not written.
     func testAVX512TileEqualsAVX2TileBitwise() throws {
         try XCTSkipUnless(vz_cpu_has_avx512() != 0, "this CPU has no AVX-512")
         var rng = TestRNG(seed: 29)
