@@ -14,7 +14,7 @@ int vz_cpu_has_avx512(void) {
 
 __attribute__((target("avx512f")))
 void vz_tile_6x32_avx512(long k, const float *a, const float *b0, const float *b1, long ldb,
-                         float *c, long ldc, long rows, long cols) {
+                         float *c, long ldc, long rows, long cols, const float *bias, int act) {
     const __mmask16 m0 = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1);
     const __mmask16 m1 = cols >= 32 ? (__mmask16)0xFFFF : cols > 16 ? (__mmask16)((1u << (cols - 16)) - 1) : 0;
     __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps(), c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps();
@@ -38,7 +38,22 @@ void vz_tile_6x32_avx512(long k, const float *a, const float *b0, const float *b
         for (long kk = 0; kk < k; kk++) VZ_TILE_STEP(_mm512_maskz_loadu_ps(m0, b0 + kk * ldb), _mm512_maskz_loadu_ps(m1, b1 + kk * ldb));
     }
 #undef VZ_TILE_STEP
-    const __m512 acc[12] = { c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51 };
+    __m512 acc[12] = { c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51 };
+    // The epilogue in registers, as Activation.apply does it in memory: t = acc + bias (0 without one: −0 + 0 is
+    // +0 there too), then t < 0 ? 0 : t, then t > 6 ? 6 : t. max(0, t) and min(6, t) with the constant first
+    // return t itself when t is NaN or ±0, as those selects do, so the bits are the same.
+    if (bias || act != VZ_ACT_IDENTITY) {
+        const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
+        for (long r = 0; r < rows; r++) {
+            const __m512 b = _mm512_set1_ps(bias ? bias[r] : 0.0f);
+            for (int h = 0; h < 2; h++) {
+                __m512 t = _mm512_add_ps(acc[2 * r + h], b);
+                if (act != VZ_ACT_IDENTITY) t = _mm512_max_ps(zero, t);
+                if (act == VZ_ACT_RELU6) t = _mm512_min_ps(six, t);
+                acc[2 * r + h] = t;
+            }
+        }
+    }
     for (long r = 0; r < rows; r++) {
         _mm512_mask_storeu_ps(c + r * ldc, m0, acc[2 * r]);
         _mm512_mask_storeu_ps(c + r * ldc + 16, m1, acc[2 * r + 1]);

@@ -43,7 +43,7 @@ final class MicroKernelTests: XCTestCase {
             var fast = [Float](repeating: .nan, count: 6 * 40), swift = fast
             a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in
                 fast.withUnsafeMutableBufferPointer { cp in
-                    vz_tile_6x32_avx512(k, ap.baseAddress!, bp.baseAddress!, bp.baseAddress! + 16, ldb, cp.baseAddress!, 40, rows, cols)
+                    vz_tile_6x32_avx512(k, ap.baseAddress!, bp.baseAddress!, bp.baseAddress! + 16, ldb, cp.baseAddress!, 40, rows, cols, nil, 0)
                 }
                 swift.withUnsafeMutableBufferPointer { cp in
                     MicroKernel.tile(k: k, a: ap.baseAddress!, b: bp.baseAddress!, ldb: ldb, c: cp.baseAddress!, ldc: 40, rows: rows, cols: min(16, cols))
@@ -54,6 +54,43 @@ final class MicroKernelTests: XCTestCase {
             } }
             XCTAssertEqual(fast.map(\.bitPattern), swift.map(\.bitPattern), "k \(k) rows \(rows) cols \(cols)")
             XCTAssertEqual(fast.enumerated().filter { !$0.element.isNaN }.count, rows * cols, "k \(k): only the tile written")
+        }
+    }
+
+    /// The AVX-512 tile's fused bias + activation gives `Activation.apply`'s bits on the plain product, for each
+    /// activation with and without a bias, on products that land on the clamps' edges: −0, +0, 6, just past them,
+    /// NaN and ±infinity (A is 1 in its first column, B's first row the chosen values, the rest 0). A sum that starts
+    /// at +0 is never −0; a bias of −0 is among the biases.
+    func testAVX512FusedEpilogueEqualsApplyBitwise() throws {
+        try XCTSkipUnless(vz_cpu_has_avx512() != 0, "this CPU has no AVX-512")
+        let edges: [Float] = [-0.0, 0, 6, 6.0000005, 5.9999995, -1e-30, 1e-30, .nan, .infinity, -.infinity, -3, 3, 7, -0.5, 0.25, 100]
+        let k = 4, ldb = 32
+        var b = [Float](repeating: 0, count: k * ldb)
+        for j in 0..<ldb { b[j] = edges[j % edges.count] * (j < 16 ? 1 : -1) }
+        var a = [Float](repeating: 0, count: 6 * k)
+        for r in 0..<6 { a[r] = 1 }  // kk = 0: every row gets B's first row
+        let biases: [Float] = [0, -0.0, 6, -6, 0.5, -1e-30]
+        for act in [Activation.identity, .relu, .relu6] {
+            for withBias in [false, true] {
+                for (rows, cols) in [(6, 32), (4, 19)] {
+                    var fused = [Float](repeating: .nan, count: 6 * ldb), plain = fused
+                    a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in biases.withUnsafeBufferPointer { biasp in
+                        let code: Int32 = act == .identity ? 0 : act == .relu ? 1 : 2
+                        fused.withUnsafeMutableBufferPointer { cp in
+                            vz_tile_6x32_avx512(k, ap.baseAddress!, bp.baseAddress!, bp.baseAddress! + 16, ldb, cp.baseAddress!, ldb,
+                                                rows, cols, withBias ? biasp.baseAddress! : nil, code)
+                        }
+                        plain.withUnsafeMutableBufferPointer { cp in
+                            vz_tile_6x32_avx512(k, ap.baseAddress!, bp.baseAddress!, bp.baseAddress! + 16, ldb, cp.baseAddress!, ldb, rows, cols, nil, 0)
+                            // The engine runs no epilogue with neither (MicroKernel.gemm's `fused`), nor does the tile.
+                            if act != .identity || withBias {
+                                for r in 0..<rows { act.apply(cp.baseAddress! + r * ldb, count: cols, bias: withBias ? biases[r] : 0) }
+                            }
+                        }
+                    } } }
+                    XCTAssertEqual(fused.map(\.bitPattern), plain.map(\.bitPattern), "\(act) bias \(withBias) \(rows)×\(cols)")
+                }
+            }
         }
     }
 

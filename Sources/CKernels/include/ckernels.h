@@ -4,12 +4,17 @@
 /// 1 when this CPU runs AVX-512F (checked once, by cpuid), else 0.
 int vz_cpu_has_avx512(void);
 
-/// C[0..<rows, 0..<cols] = A · B over k, with AVX-512: a 6×32 tile in 12 zmm accumulators (rows ≤ 6, cols ≤ 32).
+/// The tile's fused epilogues (Activation in the engine: identity, relu, relu6).
+enum { VZ_ACT_IDENTITY = 0, VZ_ACT_RELU = 1, VZ_ACT_RELU6 = 2 };
+
+/// C[0..<rows, 0..<cols] = act(A · B over k + bias[row]), with AVX-512: a 6×32 tile in 12 zmm accumulators (rows ≤ 6, cols ≤ 32).
 /// A: a 6-row panel packed k-major (a[kk*6 + r]). B: columns 0..<16 at b0 + kk*ldb, columns 16..<32 at b1 + kk*ldb
 /// (in place: b1 = b0 + 16 with ldb the row length; packed 16-column panels: b1 = the next panel, ldb = 16).
 /// Columns past `cols` are neither read nor written (masked). Each element is the same chain of fused multiply-adds
-/// in k order as the AVX2 tile's, so the two give the same bits. Call only when vz_cpu_has_avx512().
+/// in k order as the AVX2 tile's, so the two give the same bits. `bias` (the tile's first row's, or NULL) and
+/// `act` (VZ_ACT_…) are applied in registers before the store, with the bits of Activation.apply on the stored
+/// product; both absent, C is the plain product. Call only when vz_cpu_has_avx512().
 void vz_tile_6x32_avx512(long k, const float *a, const float *b0, const float *b1, long ldb,
-                         float *c, long ldc, long rows, long cols);
+                         float *c, long ldc, long rows, long cols, const float *bias, int act);
 
 #endif

@@ -181,15 +181,11 @@ struct ConvShape {
     }
 
     /// y = act(W · x + bias) per image for a 1×1 stride-1 conv, W packed in micro-kernel panels; the bias and
-    /// activation run on each finished block of y while it is in cache.
+    /// activation are fused into the product (see `MicroKernel.gemm`).
     func pointwiseForward(x: UnsafePointer<Float>, a: UnsafePointer<Float>, bias: UnsafePointer<Float>?, activation: Activation,
                           y: UnsafeMutablePointer<Float>) {
-        let epilogue: ((Int, Range<Int>, Range<Int>) -> Void)? = activation == .identity && bias == nil ? nil : { b, rows, cols in
-            let yb = y + b * cout * outPlane
-            for o in rows { activation.apply(yb + o * outPlane + cols.lowerBound, count: cols.count, bias: bias?[o] ?? 0) }
-        }
         MicroKernel.gemm(m: cout, n: outPlane, k: cin, a: a, b: x, ldb: outPlane, c: y, ldc: outPlane,
-                         batch: n, strideB: cin * inPlane, strideC: cout * outPlane, epilogue: epilogue)
+                         batch: n, strideB: cin * inPlane, strideC: cout * outPlane, bias: bias, activation: activation)
     }
 
     /// dx = Wᵀ · dy per image for a 1×1 stride-1 conv, Wᵀ packed in micro-kernel panels (the batch in one pool of tasks).

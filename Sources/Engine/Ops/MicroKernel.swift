@@ -81,7 +81,7 @@ enum MicroKernel {
                 // Two 16-column panels per tile (the last alone when their count is odd).
                 while q * nr < n {
                     let cols = min(2 * nr, n - q * nr), b0 = b + q * nr * k
-                    vz_tile_6x32_avx512(k, ap, b0, b0 + nr * k, nr, c + p * mr * ldc + q * nr, ldc, rows, cols)
+                    vz_tile_6x32_avx512(k, ap, b0, b0 + nr * k, nr, c + p * mr * ldc + q * nr, ldc, rows, cols, nil, 0)
                     q += 2
                 }
                 continue
@@ -93,15 +93,22 @@ enum MicroKernel {
         }
     }
 
-    /// C (m × n) = A · B for row-major B (k × n, rows `ldb` apart) read in place, A packed by `packA`, then
-    /// `epilogue(image, rows, cols)` on each finished block of C while it is in cache. GotoBLAS' blocking: B in column
+    /// C (m × n) = act(A · B + bias[row]) for row-major B (k × n, rows `ldb` apart) read in place, A packed by
+    /// `packA`. The AVX-512 tile adds the bias and clamps in registers before its store; the AVX2 path runs
+    /// `Activation.apply` on each finished row panel of a block while it is in cache (the same bits). GotoBLAS' blocking: B in column
     /// blocks of at most 384 KB, every A panel passing each block; blocks (or, when there are few, row panels) are
     /// split over our threads. A last partial 16-column panel is copied into a zero-padded one.
     /// With `batch` > 1 the same A multiplies `batch` pairs (B + i·strideB, C + i·strideC), all of their blocks
     /// one pool of tasks: one fork/join for the batch, and small planes (7×7: four panels) balanced over the threads.
     static func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int,
                      c: UnsafeMutablePointer<Float>, ldc: Int, batch: Int = 1, strideB: Int = 0, strideC: Int = 0,
-                     epilogue: ((_ image: Int, _ rows: Range<Int>, _ cols: Range<Int>) -> Void)? = nil) {
+                     bias: UnsafePointer<Float>? = nil, activation: Activation = .identity) {
+        let fused = bias != nil || activation != .identity
+        let act: Int32 = switch activation {
+        case .identity: Int32(VZ_ACT_IDENTITY)
+        case .relu: Int32(VZ_ACT_RELU)
+        case .relu6: Int32(VZ_ACT_RELU6)
+        }
         let panels = (m + mr - 1) / mr
         // Blocks of B within ~384 KB (L2), of balanced widths in whole panels (no block of one stray column).
         let w = avx512 ? 2 * nr : nr  // columns per tile
@@ -122,13 +129,12 @@ enum MicroKernel {
                 if avx512 {
                     // 32 columns per tile, the last partial one masked: no padded copy.
                     for p in ps {
-                        let rows = min(mr, m - p * mr), ap = a + p * mr * k, cRow = c + p * mr * ldc
+                        let rows = min(mr, m - p * mr), ap = a + p * mr * k, cRow = c + p * mr * ldc, bp = bias.map { $0 + p * mr }
                         var col = cols.lowerBound
                         while col < cols.upperBound {
-                            vz_tile_6x32_avx512(k, ap, b + col, b + col + nr, ldb, cRow + col, ldc, rows, min(2 * nr, cols.upperBound - col))
+                            vz_tile_6x32_avx512(k, ap, b + col, b + col + nr, ldb, cRow + col, ldc, rows, min(2 * nr, cols.upperBound - col), bp, act)
                             col += 2 * nr
                         }
-                        epilogue?(image, (p * mr)..<(p * mr + rows), cols)
                     }
                     continue
                 }
@@ -151,7 +157,9 @@ enum MicroKernel {
                     if rest > 0 {
                         tile(k: k, a: ap, b: edge!, c: cRow + cols.lowerBound + fullPanels * nr, ldc: ldc, rows: rows, cols: rest)
                     }
-                    epilogue?(image, (p * mr)..<(p * mr + rows), cols)
+                    if fused {
+                        for r in 0..<rows { activation.apply(cRow + r * ldc + cols.lowerBound, count: cols.count, bias: bias?[p * mr + r] ?? 0) }
+                    }
                 }
             }
         }
