@@ -59,3 +59,83 @@ void vz_tile_6x32_avx512(long k, const float *a, const float *b0, const float *b
         _mm512_mask_storeu_ps(c + r * ldc + 16, m1, acc[2 * r + 1]);
     }
 }
+
+// ---- Depthwise convolution, one plane, AVX-512 ----
+//
+// Sixteen output columns per vector. A tap's input columns that fall outside the row are masked off in the load
+// (masked lanes read as 0 and never fault), so borders need neither a padded copy nor a scalar path, and a plane
+// narrower than 16 columns (14×14, 7×7) runs the same code with its last lanes masked. Four output rows at a time:
+// each input row is loaded once per tap column and feeds every output row whose window covers it; each output row
+// sums into two accumulators (by input-row parity) so eight independent FMA chains hide the latency.
+
+#define VZ_DW_ROWS 4
+
+/// Lanes lo..<hi of a mask of width ≤ 32 (empty when hi ≤ lo).
+static inline unsigned vz_lane_range(long lo, long hi) {
+    if (lo < 0) lo = 0;
+    if (hi > 32) hi = 32;
+    if (hi <= lo) return 0;
+    const unsigned long long bits = ((1ull << hi) - 1) & ~((1ull << lo) - 1);
+    return (unsigned)bits;
+}
+
+__attribute__((target("avx512f"), always_inline))
+static inline void vz_dw_plane(const float *x, float *y, const float *w, float bias, long inH, long inW,
+                               long outH, long outW, long padTop, long padLeft, const int K, const int S, int act) {
+    const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f), b = _mm512_set1_ps(bias);
+    for (long ox0 = 0; ox0 < outW; ox0 += 16) {
+        const long n = outW - ox0 < 16 ? outW - ox0 : 16;
+        // Per tap column: which lanes read inside the row (stride 2: which of the 32 consecutive inputs).
+        unsigned lanes[5];
+        for (int kx = 0; kx < K; kx++) {
+            const long base = ox0 * S + kx - padLeft;
+            lanes[kx] = vz_lane_range(-base, (S == 1 ? n : 2 * n) < inW - base ? (S == 1 ? n : 2 * n) : inW - base);
+        }
+        for (long oy0 = 0; oy0 < outH; oy0 += VZ_DW_ROWS) {
+            __m512 acc[VZ_DW_ROWS][2];
+            for (int j = 0; j < VZ_DW_ROWS; j++) { acc[j][0] = b; acc[j][1] = zero; }
+            // Fully unrolled, so every (row, tap) index is a constant and the accumulators stay in registers.
+#pragma clang loop unroll(full)
+            for (int r = 0; r < (VZ_DW_ROWS - 1) * S + K; r++) {
+                const long iy = oy0 * S - padTop + r;
+                if (iy < 0 || iy >= inH) continue;
+                const float *row = x + iy * inW + ox0 * S - padLeft;
+#pragma clang loop unroll(full)
+                for (int kx = 0; kx < K; kx++) {
+                    __m512 v;
+                    if (S == 1) {
+                        v = _mm512_maskz_loadu_ps((__mmask16)lanes[kx], row + kx);
+                    } else {
+                        const __m512 lo = _mm512_maskz_loadu_ps((__mmask16)(lanes[kx] & 0xFFFF), row + kx);
+                        const __m512 hi = _mm512_maskz_loadu_ps((__mmask16)(lanes[kx] >> 16), row + kx + 16);
+                        v = _mm512_permutex2var_ps(lo, evens, hi);
+                    }
+#pragma clang loop unroll(full)
+                    for (int j = 0; j < VZ_DW_ROWS; j++) {
+                        const int ky = r - j * S;
+                        if (ky >= 0 && ky < K) acc[j][r & 1] = _mm512_fmadd_ps(_mm512_set1_ps(w[ky * K + kx]), v, acc[j][r & 1]);
+                    }
+                }
+            }
+            const __mmask16 store = (__mmask16)vz_lane_range(0, n);
+            for (int j = 0; j < VZ_DW_ROWS && oy0 + j < outH; j++) {
+                __m512 t = _mm512_add_ps(acc[j][0], acc[j][1]);
+                if (act != VZ_ACT_IDENTITY) t = _mm512_max_ps(zero, t);
+                if (act == VZ_ACT_RELU6) t = _mm512_min_ps(six, t);
+                _mm512_mask_storeu_ps(y + (oy0 + j) * outW + ox0, store, t);
+            }
+        }
+    }
+}
+
+__attribute__((target("avx512f")))
+int vz_depthwise_plane_avx512(const float *x, float *y, const float *w, float bias, long inH, long inW,
+                              long outH, long outW, long padTop, long padLeft, long k, long stride, int act) {
+    if (k == 3 && stride == 1) vz_dw_plane(x, y, w, bias, inH, inW, outH, outW, padTop, padLeft, 3, 1, act);
+    else if (k == 3 && stride == 2) vz_dw_plane(x, y, w, bias, inH, inW, outH, outW, padTop, padLeft, 3, 2, act);
+    else if (k == 5 && stride == 1) vz_dw_plane(x, y, w, bias, inH, inW, outH, outW, padTop, padLeft, 5, 1, act);
+    else if (k == 5 && stride == 2) vz_dw_plane(x, y, w, bias, inH, inW, outH, outW, padTop, padLeft, 5, 2, act);
+    else return 0;
+    return 1;
+}

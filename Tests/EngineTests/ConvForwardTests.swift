@@ -1,6 +1,7 @@
 import XCTest
 @testable import Engine
 import TestSupport
+import CKernels
 
 /// The fast conv paths against a direct six-loop convolution written from the definition.
 final class ConvForwardTests: XCTestCase {
@@ -85,6 +86,58 @@ final class ConvForwardTests: XCTestCase {
             let dwErr = zip(w.grad!, dw).map { abs(Double($0) - $1) / max(1, abs($1)) }.max()!
             XCTAssertLessThan(dxErr, 1e-4, "dx at \(batch)x\(channels)x\(size)x\(size) k\(k) s\(stride)")
             XCTAssertLessThan(dwErr, 1e-4, "dw at \(batch)x\(channels)x\(size)x\(size) k\(k) s\(stride)")
+        }
+    }
+
+    /// The AVX-512 depthwise plane kernel (vz_depthwise_plane_avx512) called directly, against the definition with
+    /// bias and each activation: wide and odd planes, narrow outputs (7, 4 and 1 columns: masked loads only),
+    /// TF SAME's asymmetric stride-2 padding and the transposed geometry of a stride-1 backward (explicit pads up
+    /// to k − 1). Inputs are scaled so relu6 clips. Nothing past the plane is written; other shapes are refused.
+    func testAVX512DepthwisePlaneKernelMatchesDefinition() throws {
+        try XCTSkipUnless(MicroKernel.avx512, "no AVX-512 on this CPU")
+        var rng = TestRNG(seed: 17)
+        let cases: [(h: Int, w: Int, k: Int, s: Int, pad: Padding)] = [
+            (37, 29, 3, 1, .same), (37, 29, 3, 2, .same), (31, 33, 5, 1, .same), (29, 31, 5, 2, .same),
+            (112, 112, 3, 2, .same), (7, 7, 5, 1, .same), (7, 7, 3, 1, .same), (4, 4, 3, 1, .same), (1, 1, 3, 1, .same),
+            (7, 7, 5, 2, .same), (8, 8, 3, 2, .same), (2, 1, 5, 2, .same), (18, 17, 3, 2, .same),
+            (14, 14, 3, 1, .explicit(top: 2, bottom: 0, left: 2, right: 0)),
+            (9, 20, 5, 1, .explicit(top: 1, bottom: 3, left: 4, right: 0)),
+            (16, 16, 3, 2, .explicit(top: 0, bottom: 1, left: 0, right: 1)),
+        ]
+        for c in cases {
+            let g = WindowGeometry(inH: c.h, inW: c.w, kH: c.k, kW: c.k, stride: c.s, padding: c.pad)
+            let x = rng.uniform(g.inH * g.inW, in: -4...4), w = rng.uniform(c.k * c.k)
+            let bias = rng.uniform(1)[0]
+            for act in [Activation.identity, .relu, .relu6] {
+                let canary: Float = 12345
+                var y = [Float](repeating: canary, count: g.outH * g.outW + 16)
+                let done = y.withUnsafeMutableBufferPointer {
+                    vz_depthwise_plane_avx512(x, $0.baseAddress!, w, bias, g.inH, g.inW, g.outH, g.outW, g.padTop,
+                                              g.padLeft, g.kW, g.stride, act.kernelCode)
+                }
+                XCTAssertEqual(done, 1, "\(c)")
+                var worst: Float = 0, clipped = 0
+                for oy in 0..<g.outH { for ox in 0..<g.outW {
+                    var acc = Double(bias)
+                    for ky in 0..<c.k { for kx in 0..<c.k {
+                        let iy = oy * c.s + ky - g.padTop, ix = ox * c.s + kx - g.padLeft
+                        guard iy >= 0, iy < g.inH, ix >= 0, ix < g.inW else { continue }
+                        acc += Double(x[iy * g.inW + ix]) * Double(w[ky * c.k + kx])
+                    } }
+                    var r = Float(acc)
+                    if act != .identity { r = max(r, 0) }
+                    if act == .relu6 { if r > 6 { clipped += 1 }; r = min(r, 6) }
+                    worst = max(worst, abs(y[oy * g.outW + ox] - r))
+                } }
+                XCTAssertLessThan(worst, 1e-4, "\(c) \(act): max abs diff \(worst)")
+                XCTAssertEqual(Array(y[(g.outH * g.outW)...]), [Float](repeating: canary, count: 16), "\(c): wrote past the plane")
+                if act == .relu6 && g.outH * g.outW >= 49 { XCTAssertGreaterThan(clipped, 0, "\(c): relu6 never clipped") }
+            }
+        }
+        for (k, s) in [(7, 1), (3, 3), (1, 1)] {
+            var y = [Float](repeating: 0, count: 64)
+            let x = [Float](repeating: 1, count: 64), w = [Float](repeating: 1, count: 49)
+            XCTAssertEqual(vz_depthwise_plane_avx512(x, &y, w, 0, 8, 8, 8, 8, 0, 0, k, s, 0), 0, "k\(k) s\(s) accepted")
         }
     }
 

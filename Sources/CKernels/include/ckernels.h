@@ -17,4 +17,11 @@ enum { VZ_ACT_IDENTITY = 0, VZ_ACT_RELU = 1, VZ_ACT_RELU6 = 2 };
 void vz_tile_6x32_avx512(long k, const float *a, const float *b0, const float *b1, long ldb,
                          float *c, long ldc, long rows, long cols, const float *bias, int act);
 
+/// One depthwise plane with AVX-512: y[oy, ox] = act(bias + Σ w[ky*k + kx] · x[oy*stride + ky − padTop,
+/// ox*stride + kx − padLeft]), zero outside the inH×inW input (the bottom and right padding follow from outH, outW).
+/// k is 3 or 5, stride 1 or 2; returns 0 (and writes nothing) for any other shape. Any plane size; no scratch.
+/// `act` as for the tile (VZ_ACT_…), with Activation.apply's select bits. Call only when vz_cpu_has_avx512().
+int vz_depthwise_plane_avx512(const float *x, float *y, const float *w, float bias, long inH, long inW,
+                              long outH, long outW, long padTop, long padLeft, long k, long stride, int act);
+
 #endif

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Pointwise nonlinearities. Convolutions can apply one as a fused epilogue (one pass over the output);
@@ -13,6 +14,15 @@ public enum Activation: String, Sendable, Codable {
         case .identity: for i in 0..<count { row[i] += b }
         case .relu: for i in 0..<count { let t = row[i] + b; row[i] = t < 0 ? 0 : t }
         case .relu6: for i in 0..<count { var t = row[i] + b; t = t < 0 ? 0 : t; row[i] = t > 6 ? 6 : t }
+        }
+    }
+
+    /// The C kernels' code for this activation (VZ_ACT_…), which they apply in registers with `apply`'s bits.
+    var kernelCode: Int32 {
+        switch self {
+        case .identity: Int32(VZ_ACT_IDENTITY)
+        case .relu: Int32(VZ_ACT_RELU)
+        case .relu6: Int32(VZ_ACT_RELU6)
         }
     }
 

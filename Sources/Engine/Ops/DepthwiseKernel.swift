@@ -1,6 +1,10 @@
+import CKernels
+
 /// Depthwise (one filter per channel) convolution kernels, NCHW in and out.
 ///
-/// Two layouts of the same arithmetic, picked by plane width:
+/// On a CPU with AVX-512, every plane of a 3×3 or 5×5 stride-1 or -2 conv runs `vz_depthwise_plane_avx512`
+/// (Sources/CKernels): 16 columns a vector, borders and narrow planes by masked loads, bias and activation in
+/// registers. Otherwise two layouts of the same arithmetic, picked by plane width:
 /// - wide planes (≥ 16 columns): per-plane row kernels, SIMD8 + FMA over output columns; the interior runs
 ///   vectorized with every tap in bounds, border columns run scalar with bounds checks (no padded copy).
 ///   Stride 2 loads 16 lanes and keeps the even half.
@@ -16,7 +20,7 @@ enum DepthwiseKernel {
                         activation: Activation, y: UnsafeMutablePointer<Float>, batch: Int, channels: Int,
                         _ g: WindowGeometry) {
         let taps = g.kH * g.kW, inPlane = g.inH * g.inW, outPlane = g.outH * g.outW
-        if g.outW >= wideThreshold && rowKernelSupports(g) {
+        if perPlane(g) {
             Parallel.forEachChunk(batch * channels) { planes in
                 for p in planes {
                     let c = p % channels
@@ -38,7 +42,7 @@ enum DepthwiseKernel {
         @inline(__always) func maskPlane(_ p: Int) {
             if let m = mask { m.activation.maskGradient(dy + p * outPlane, output: m.y + p * outPlane, count: outPlane) }
         }
-        guard g.outW >= wideThreshold && rowKernelSupports(g) else {
+        guard perPlane(g) && (g.stride == 1 || g.outW >= wideThreshold) else {
             // Narrow planes are small: mask in one pass, then run channels-last.
             if let m = mask { m.activation.maskGradientParallel(dy, output: m.y, planes: batch * channels, planeSize: outPlane) }
             if g.stride == 1 {
@@ -123,6 +127,12 @@ enum DepthwiseKernel {
         return lo..<max(lo, hi)
     }
 
+    /// Whether planes of this shape run one by one (the AVX-512 kernel, or the row kernels on wide planes) rather
+    /// than channels-last. A narrow stride-2 backward stays channels-last: its gather is written for wide rows.
+    static func perPlane(_ g: WindowGeometry) -> Bool {
+        rowKernelSupports(g) && (g.outW >= wideThreshold || MicroKernel.avx512)
+    }
+
     /// Whether the row kernels cover this shape (square 3×3 or 5×5, stride 1 or 2); others go channels-last.
     static func rowKernelSupports(_ g: WindowGeometry) -> Bool {
         g.kH == g.kW && (g.kW == 3 || g.kW == 5) && (g.stride == 1 || g.stride == 2)
@@ -131,6 +141,12 @@ enum DepthwiseKernel {
     /// One plane: y = act(bias + Σ w[ky,kx] · x[oy*s+ky-padTop, ox*s+kx-padLeft]), zero outside the image.
     static func forwardPlane(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, w: UnsafePointer<Float>,
                              bias: Float, activation: Activation, _ g: WindowGeometry) {
+        if MicroKernel.avx512 {
+            let done = vz_depthwise_plane_avx512(x, y, w, bias, g.inH, g.inW, g.outH, g.outW, g.padTop, g.padLeft,
+                                                 g.kW, g.stride, activation.kernelCode)
+            precondition(done != 0, "AVX-512 depthwise kernel called for \(g.kW)x\(g.kH) stride \(g.stride)")
+            return
+        }
         // Copies specialized per kernel size and stride, so the tap loops unroll with constant trip counts.
         switch (g.kW, g.stride) {
         case (3, 1): rowsForward(K3S1.self, x, y, w, bias, g)

@@ -104,11 +104,7 @@ enum MicroKernel {
                      c: UnsafeMutablePointer<Float>, ldc: Int, batch: Int = 1, strideB: Int = 0, strideC: Int = 0,
                      bias: UnsafePointer<Float>? = nil, activation: Activation = .identity) {
         let fused = bias != nil || activation != .identity
-        let act: Int32 = switch activation {
-        case .identity: Int32(VZ_ACT_IDENTITY)
-        case .relu: Int32(VZ_ACT_RELU)
-        case .relu6: Int32(VZ_ACT_RELU6)
-        }
+        let act = activation.kernelCode
         let panels = (m + mr - 1) / mr
         // Blocks of B within ~384 KB (L2), of balanced widths in whole panels (no block of one stray column).
         let w = avx512 ? 2 * nr : nr  // columns per tile
