@@ -97,7 +97,7 @@ extension Tensor {
     }
 
     /// Whether this tensor takes part in gradient flow (is a leaf that wants one, or depends on one).
-    var tracksGrad: Bool { requiresGrad || backwardFn != nil }
+    public var tracksGrad: Bool { requiresGrad || backwardFn != nil }
 
     /// Add `g` into this tensor's gradient buffer (a no-op for tensors outside the gradient graph).
     public func accumulate(_ g: [Float]) {

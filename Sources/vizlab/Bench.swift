@@ -25,7 +25,7 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print JSON on stdout.")
     var json = false
 
-    @Flag(help: "Also print where the time goes: per forward layer and per backward op (batch 1).")
+    @Flag(help: "Also print where the time goes (batch 1): per layer of an inference forward (fused blocks as one), then per forward layer and backward op of forward+backward.")
     var profile = false
 
     struct Row: Encodable {
@@ -88,6 +88,12 @@ struct Bench: ParsableCommand {
     private func printProfile(_ model: any VisionModel) {
         let side = model.inputSize
         let data: [Float] = (0..<(3 * side * side)).map { (i: Int) -> Float in Float((i * 7919) % 255) / 128 - 1 }
+        // Inference first (no gradient: the plan's fused steps run), then forward+backward (every layer on its own).
+        Profiler.reset()
+        Profiler.enabled = true
+        for _ in 0..<runs { _ = GradMode.withoutGrad { model(Tensor(shape: [1, 3, side, side], data: data)) } }
+        Profiler.enabled = false
+        ProfileReport.write(header: "forward (inference), batch 1, \(runs) runs", per: runs)
         Profiler.reset()
         Profiler.enabled = true
         for _ in 0..<runs {

@@ -2,7 +2,8 @@ import Engine
 import Foundation
 
 /// The `--profile` table on stderr: the heaviest forward layers and backward ops, then totals by kind (forward
-/// layers by the last part of their name, blocks.3.depthwise → depthwise; backward ops by op), per `per` units.
+/// layers by the last part of their name, blocks.3.depthwise → depthwise; an inverted bottleneck run fused as one
+/// step, by the name of its last conv and "(fused bottleneck)"; backward ops by op), per `per` units.
 enum ProfileReport {
     static func write(header: String, per: Int, unit: String = "run", top: Int = 40) {
         let rows = Profiler.totals.sorted { $0.value.seconds > $1.value.seconds }
@@ -13,7 +14,8 @@ enum ProfileReport {
         var kinds: [String: (seconds: Double, count: Int)] = [:]
         for (key, value) in rows {
             let kind: String
-            if key.hasPrefix("forward ") { kind = "forward " + (key.dropFirst(8).split(separator: ".").last.map(String.init) ?? key) }
+            if key.hasSuffix("(fused bottleneck)") { kind = "forward fused bottleneck" }
+            else if key.hasPrefix("forward ") { kind = "forward " + (key.dropFirst(8).split(separator: ".").last.map(String.init) ?? key) }
             else { kind = String(key.split(separator: "[")[0]).trimmingCharacters(in: .whitespaces) }
             kinds[kind, default: (0, 0)].seconds += value.seconds
             kinds[kind, default: (0, 0)].count += 1

@@ -81,8 +81,18 @@ final class ModelsCLITests: VizlabCLITestCase {
         _ = try ok(["gallery", "--out", site.path, "--layers", block, "--channels", "2", "--steps", "2", "--size", "64", "--diversity", "0",
                     "--no-neuron", "--no-negative", "--class", "tabby", "--class-steps", "2", "--class-size", "64", "--dataset", db, "--jobs", "1"] + m)
         XCTAssertTrue(FileManager.default.fileExists(atPath: site.appendingPathComponent("layers/\(block)/1.html").path), arch)
-        let bench = try json(try ok(["bench", "--runs", "1", "--batch", "1", "--attack-steps", "0", "--json"] + m)) as! [[String: Any]]
+        let benchRun = try ok(["bench", "--runs", "1", "--batch", "1", "--attack-steps", "0", "--json", "--profile"] + m)
+        let bench = try json(benchRun) as! [[String: Any]]
         XCTAssertEqual(bench.count, 2, arch)
+        // --profile: inference (fused inverted bottlenecks, on AVX-512, only in the networks that have them), then
+        // forward+backward (every layer on its own).
+        XCTAssertTrue(benchRun.stderr.contains("profile: forward (inference)") && benchRun.stderr.contains("profile: forward+backward"), benchRun.stderr)
+        let bottlenecks = ["mobilenet_v2", "lite1", "lite2"].contains(arch)
+        let avx512 = ProcessInfo.processInfo.environment["VIZLAB_NO_AVX512"] == nil
+            && ((try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.contains(" avx512f ") ?? false)
+        XCTAssertEqual(benchRun.stderr.contains("(fused bottleneck)"), bottlenecks && avx512, "\(arch): fused steps in the profile")
+        let inference = benchRun.stderr.components(separatedBy: "profile: forward+backward")[0]
+        XCTAssertEqual(inference.contains("(fused bottleneck)"), bottlenecks && avx512, arch)
     }
 
     func testVGG16() throws { try everyCommand(try torchFile("vgg16"), arch: "vgg16") }

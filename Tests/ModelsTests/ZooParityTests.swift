@@ -1,5 +1,5 @@
 import XCTest
-import Engine
+@testable import Engine
 @testable import Models
 
 /// Parity with PyTorch itself: `scripts/parity-fixtures` saves, per architecture, a torchvision-layout state dict
@@ -112,6 +112,25 @@ final class ZooParityTests: XCTestCase {
                 XCTAssertEqual(alone.data, Array(together.data[(i * per)..<((i + 1) * per)]), "\(arch) \(layer): image \(i) alone vs in a batch of \(f.n)")
             }
             XCTAssertNotEqual(Array(together.data[0..<per]), Array(together.data[per..<(2 * per)]), "\(arch): values depend on the input")
+        }
+    }
+
+    /// Inference runs MobileNetV2's and EfficientNet-Lite's large inverted bottlenecks fused (`InvertedBottleneck`):
+    /// the logits equal, bit for bit, those of the same forward with the input needing a gradient (every conv on its
+    /// own), and the fused forward calls conv2d fewer times (so it did fuse).
+    func testFusedBottlenecksEqualTheUnfusedConvsBitwise() throws {
+        try XCTSkipUnless(MicroKernel.avx512, "the fused pass runs on AVX-512 only")
+        for (arch, file) in [("mobilenet_v2", "weights.pth"), ("lite1", "efficientnet-lite1-77cc7160.pth")] {
+            let f = try fixture(arch)
+            let model = try ModelStore.load(ModelRequest(model: f.dir.appendingPathComponent(file).path))
+            let plane = 3 * f.size * f.size, input = Array(f.inputs[0..<plane])
+            let before = convForwardCount
+            let fused = GradMode.withoutGrad { model(Tensor(shape: [1, 3, f.size, f.size], data: input)) }.data
+            let fusedConvs = convForwardCount - before
+            let unfused = model(Tensor(shape: [1, 3, f.size, f.size], data: input, requiresGrad: true)).data
+            let unfusedConvs = convForwardCount - before - fusedConvs
+            XCTAssertEqual(fused, unfused, "\(arch): fused and unfused logits differ")
+            XCTAssertLessThan(fusedConvs, unfusedConvs, "\(arch): no bottleneck was fused")
         }
     }
 

@@ -5,7 +5,8 @@ import Foundation
 /// requested outputs depend on, each value released after its last reader.
 ///
 /// A conv whose parameters (and its batch norm's) are frozen has the batch norm folded into it and a following
-/// ReLU/ReLU6 fused into its epilogue (the kernels the engine has), unless that intermediate value is asked for.
+/// ReLU/ReLU6 fused into its epilogue (the kernels the engine has), unless that intermediate value is asked for;
+/// an inverted bottleneck of such convs (1×1 → depthwise → 1×1) runs as one banded pass when no gradient is needed.
 /// Where a parameter needs a gradient, its nodes run as written, on the checkpoint's own tensors. In training
 /// mode dropout drops and trainable batch norms use batch statistics (updating their running averages).
 final class Interpreter: @unchecked Sendable {
@@ -42,6 +43,15 @@ final class Interpreter: @unchecked Sendable {
         var run: ([Tensor], inout RunMode) -> Tensor
         /// Values no later step reads (released after this step unless asked for).
         var releases: [String] = []
+        /// A frozen conv step's folded parameters and geometry (for fusing a run of them).
+        var conv: FrozenConv?
+        /// This step and the next two as one pass, when the run allows it (nil: run them one by one).
+        var fused: ((Tensor) -> Tensor?)?
+    }
+
+    struct FrozenConv {
+        var stage: InvertedBottleneck.Stage
+        var stride: Int, dilation: Int, groups: Int, padding: Padding
     }
 
     struct Plan { var steps: [Step] }
@@ -66,10 +76,22 @@ final class Interpreter: @unchecked Sendable {
                                      batchStatistics: mode.training && mode.batchStatistics, given: Set(given.keys)))
         var values: [String: Tensor] = given
         var lastEmit = Profiler.now()
-        for step in plan.steps {
-            values[step.output] = step.run(step.inputs.map { values[$0]! }, &mode)
-            for r in step.releases where !targets.contains(r) { values[r] = nil }
-            if Profiler.enabled { Profiler.record("forward \(step.output)", since: lastEmit); lastEmit = Profiler.now() }
+        var i = 0
+        while i < plan.steps.count {
+            let step = plan.steps[i]
+            var span = 1
+            if let fused = step.fused, let y = fused(values[step.inputs[0]]!) {
+                span = 3
+                values[plan.steps[i + 2].output] = y
+            } else {
+                values[step.output] = step.run(step.inputs.map { values[$0]! }, &mode)
+            }
+            for s in plan.steps[i..<(i + span)] { for r in s.releases where !targets.contains(r) { values[r] = nil } }
+            if Profiler.enabled {
+                Profiler.record("forward \(plan.steps[i + span - 1].output)" + (span > 1 ? " (fused bottleneck)" : ""), since: lastEmit)
+                lastEmit = Profiler.now()
+            }
+            i += span
         }
         var out: [String: Tensor] = [:]
         for name in capture { out[name] = values[graph.resolve(name)] }
@@ -120,6 +142,7 @@ final class Interpreter: @unchecked Sendable {
             }
             steps.append(Step(output: node.name, inputs: node.inputs, run: kernel(node, key)))
         }
+        markInvertedBottlenecks(&steps, key: key, readers: { consumers[$0]?.count ?? 0 })
         // Release each value after the last step that reads it.
         var last: [String: Int] = [:]
         for (i, s) in steps.enumerated() { for v in s.inputs { last[v] = i } }
@@ -141,9 +164,38 @@ final class Interpreter: @unchecked Sendable {
             }
         }
         let weight = w, bias = b, setting = convolution
-        return Step(output: output, inputs: node.inputs) { x, _ in
+        return Step(output: output, inputs: node.inputs, run: { x, _ in
             conv2d(x[0], weight, bias: bias, stride: stride, dilation: dilation, padding: padding.engine, groups: groups,
                    activation: activation, algorithm: setting.algorithm)
+        }, conv: FrozenConv(stage: .init(weight: weight, bias: bias, activation: activation), stride: stride,
+                            dilation: dilation, groups: groups, padding: padding.engine))
+    }
+
+    /// Three adjacent frozen conv steps — 1×1, depthwise, 1×1 — each reading only the one before, whose
+    /// intermediate values nobody else reads or asks for: the first gets a fused form of all three, which the run
+    /// takes (skipping the other two) when its input needs no gradient (inference: classify, index, a forward
+    /// benchmark) and `InvertedBottleneck` covers the shapes. Otherwise the three run as written: a render or an
+    /// attack needs the intermediates for its backward pass.
+    private func markInvertedBottlenecks(_ steps: inout [Step], key: PlanKey, readers: (String) -> Int) {
+        func inner(_ s: Step) -> Bool { !key.capture.contains(s.output) && readers(s.output) == 1 }
+        var i = 0
+        while i + 2 < steps.count {
+            let (a, b, c) = (steps[i], steps[i + 1], steps[i + 2])
+            guard let e = a.conv, let d = b.conv, let p = c.conv,
+                  b.inputs == [a.output], c.inputs == [b.output], inner(a), inner(b),
+                  e.groups == 1, e.stride == 1, e.stage.weight.shape.dropFirst(2) == [1, 1],
+                  d.groups > 1, d.groups == d.stage.weight.shape[0], d.dilation == 1,
+                  p.groups == 1, p.stride == 1, p.stage.weight.shape.dropFirst(2) == [1, 1]
+            else { i += 1; continue }
+            let setting = convolution
+            steps[i].fused = { x in
+                guard setting.algorithm == .fastest, !x.tracksGrad,
+                      InvertedBottleneck.applies(input: x.shape, expand: e.stage.weight, depthwise: d.stage.weight,
+                                                 stride: d.stride, padding: d.padding, project: p.stage.weight) else { return nil }
+                return InvertedBottleneck.forward(x, expand: e.stage, depthwise: d.stage, stride: d.stride,
+                                                  padding: d.padding, project: p.stage)
+            }
+            i += 3
         }
     }
 
