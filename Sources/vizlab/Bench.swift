@@ -89,19 +89,20 @@ struct Bench: ParsableCommand {
         let side = model.inputSize
         let data: [Float] = (0..<(3 * side * side)).map { (i: Int) -> Float in Float((i * 7919) % 255) / 128 - 1 }
         // Inference first (no gradient: the plan's fused steps run), then forward+backward (every layer on its own).
-        Profiler.reset()
-        Profiler.enabled = true
-        for _ in 0..<runs { _ = GradMode.withoutGrad { model(Tensor(shape: [1, 3, side, side], data: data)) } }
-        Profiler.enabled = false
-        ProfileReport.write(header: "forward (inference), batch 1, \(runs) runs", per: runs)
-        Profiler.reset()
-        Profiler.enabled = true
-        for _ in 0..<runs {
+        profiled("forward (inference)") { _ = GradMode.withoutGrad { model(Tensor(shape: [1, 3, side, side], data: data)) } }
+        profiled("forward+backward") {
             let x = Tensor(shape: [1, 3, side, side], data: data, requiresGrad: true)
             sum(selectColumn(model(x), 281)).backward()
         }
+    }
+
+    /// `body` run `runs` times with the profiler on, then its table.
+    private func profiled(_ pass: String, _ body: () -> Void) {
+        Profiler.reset()
+        Profiler.enabled = true
+        for _ in 0..<runs { body() }
         Profiler.enabled = false
-        ProfileReport.write(header: "forward+backward, batch 1, \(runs) runs", per: runs)
+        ProfileReport.write(header: "\(pass), batch 1, \(runs) runs", per: runs)
     }
 
     private func row(_ pass: String, _ n: Int, _ times: [Double], flops: Double) -> Row {

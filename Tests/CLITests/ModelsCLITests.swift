@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 import TestSupport
-import Engine
+@testable import Engine
 import Models
 
 /// Every command on every built-in architecture, end to end through the binary: the torchvision architectures with
@@ -88,8 +88,7 @@ final class ModelsCLITests: VizlabCLITestCase {
         // forward+backward (every layer on its own).
         XCTAssertTrue(benchRun.stderr.contains("profile: forward (inference)") && benchRun.stderr.contains("profile: forward+backward"), benchRun.stderr)
         let bottlenecks = ["mobilenet_v2", "lite1", "lite2"].contains(arch)
-        let avx512 = ProcessInfo.processInfo.environment["VIZLAB_NO_AVX512"] == nil
-            && ((try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.contains(" avx512f ") ?? false)
+        let avx512 = MicroKernel.avx512
         XCTAssertEqual(benchRun.stderr.contains("(fused bottleneck)"), bottlenecks && avx512, "\(arch): fused steps in the profile")
         let inference = benchRun.stderr.components(separatedBy: "profile: forward+backward")[0]
         XCTAssertEqual(inference.contains("(fused bottleneck)"), bottlenecks && avx512, arch)

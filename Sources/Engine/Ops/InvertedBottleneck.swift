@@ -119,22 +119,15 @@ public enum InvertedBottleneck {
     }
 
     /// C (m × n, rows ldc apart) = act(A · B + bias) on the calling thread: A packed in 6-row panels, B read in place
-    /// (rows ldb apart). The tile of `MicroKernel.gemm`, so each element has the same bits; column blocks within L2.
+    /// (rows ldb apart). `MicroKernel.gemm`'s AVX-512 block loop, so each element has the same bits; column blocks
+    /// within L2.
     static func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int,
                      c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, activation: Activation) {
-        let tile = 2 * MicroKernel.nr, mr = MicroKernel.mr
+        let tile = 2 * MicroKernel.nr
         let blockCols = max(tile, (96 * 1024 / max(k, 1)) / tile * tile)
-        let act = activation.kernelCode
         for c0 in stride(from: 0, to: n, by: blockCols) {
-            let c1 = min(n, c0 + blockCols)
-            for p in 0..<(m + mr - 1) / mr {
-                let rows = min(mr, m - p * mr), ap = a + p * mr * k, cRow = c + p * mr * ldc, bp = bias.map { $0 + p * mr }
-                var col = c0
-                while col < c1 {
-                    vz_tile_6x32_avx512(k, ap, b + col, b + col + MicroKernel.nr, ldb, cRow + col, ldc, rows, min(tile, c1 - col), bp, act)
-                    col += tile
-                }
-            }
+            MicroKernel.avx512Block(m: m, k: k, a: a, b: b, ldb: ldb, c: c, ldc: ldc, panels: 0..<(m + MicroKernel.mr - 1) / MicroKernel.mr,
+                                    columns: c0..<min(n, c0 + blockCols), bias: bias, act: activation.kernelCode)
         }
     }
 }

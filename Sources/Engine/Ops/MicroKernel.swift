@@ -123,15 +123,7 @@ enum MicroKernel {
                 let cols = (blk * blockCols)..<min(n, (blk + 1) * blockCols)
                 let ps = (panels * chunk / rowChunks)..<(panels * (chunk + 1) / rowChunks)
                 if avx512 {
-                    // 32 columns per tile, the last partial one masked: no padded copy.
-                    for p in ps {
-                        let rows = min(mr, m - p * mr), ap = a + p * mr * k, cRow = c + p * mr * ldc, bp = bias.map { $0 + p * mr }
-                        var col = cols.lowerBound
-                        while col < cols.upperBound {
-                            vz_tile_6x32_avx512(k, ap, b + col, b + col + nr, ldb, cRow + col, ldc, rows, min(2 * nr, cols.upperBound - col), bp, act)
-                            col += 2 * nr
-                        }
-                    }
+                    avx512Block(m: m, k: k, a: a, b: b, ldb: ldb, c: c, ldc: ldc, panels: ps, columns: cols, bias: bias, act: act)
                     continue
                 }
                 // The last partial panel of this block, padded.
@@ -157,6 +149,21 @@ enum MicroKernel {
                         for r in 0..<rows { activation.apply(cRow + r * ldc + cols.lowerBound, count: cols.count, bias: bias?[p * mr + r] ?? 0) }
                     }
                 }
+            }
+        }
+    }
+
+    /// C[row panels `panels`, `columns`] = act(A · B + bias) with the AVX-512 6×32 tile on the calling thread: A packed
+    /// by `packA`, B read in place (rows `ldb` apart), 32 columns per tile, the last partial one masked (no padded copy).
+    static func avx512Block(m: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int,
+                            c: UnsafeMutablePointer<Float>, ldc: Int, panels: Range<Int>, columns: Range<Int>,
+                            bias: UnsafePointer<Float>?, act: Int32) {
+        for p in panels {
+            let rows = min(mr, m - p * mr), ap = a + p * mr * k, cRow = c + p * mr * ldc, bp = bias.map { $0 + p * mr }
+            var col = columns.lowerBound
+            while col < columns.upperBound {
+                vz_tile_6x32_avx512(k, ap, b + col, b + col + nr, ldb, cRow + col, ldc, rows, min(2 * nr, columns.upperBound - col), bp, act)
+                col += 2 * nr
             }
         }
     }

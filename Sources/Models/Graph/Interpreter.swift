@@ -183,9 +183,8 @@ final class Interpreter: @unchecked Sendable {
             let (a, b, c) = (steps[i], steps[i + 1], steps[i + 2])
             guard let e = a.conv, let d = b.conv, let p = c.conv,
                   b.inputs == [a.output], c.inputs == [b.output], inner(a), inner(b),
-                  e.groups == 1, e.stride == 1, e.stage.weight.shape.dropFirst(2) == [1, 1],
-                  d.groups > 1, d.groups == d.stage.weight.shape[0], d.dilation == 1,
-                  p.groups == 1, p.stride == 1, p.stage.weight.shape.dropFirst(2) == [1, 1]
+                  // What the weights' shapes cannot tell (`applies` checks those, and the sizes, at run time).
+                  e.groups == 1, e.stride == 1, d.groups > 1, d.dilation == 1, p.groups == 1, p.stride == 1
             else { i += 1; continue }
             let setting = convolution
             steps[i].fused = { x in
