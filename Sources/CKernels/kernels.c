@@ -139,3 +139,48 @@ int vz_depthwise_plane_avx512(const float *x, float *y, const float *w, float bi
     else return 0;
     return 1;
 }
+
+// ---- Activation codes for a backward pass that does not keep the activations ----
+//
+// Sixteen values a vector (the fused bottleneck that calls these runs on AVX-512 only); the codes are built as
+// 32-bit lanes by masked moves and narrowed to bytes on the store, and read back widened, so only AVX-512F is used.
+
+__attribute__((target("avx512f")))
+void vz_activation_codes(const float *y, unsigned char *code, long count, int act) {
+    const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
+    const __m512i one = _mm512_set1_epi32(1), two = _mm512_set1_epi32(2), three = _mm512_set1_epi32(3);
+    for (long i = 0; i < count; i += 16) {
+        const __mmask16 m = count - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (count - i)) - 1);
+        const __m512 v = _mm512_maskz_loadu_ps(m, y + i);
+        const __mmask16 above = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), low = _mm512_cmp_ps_mask(v, zero, _CMP_LE_OQ);
+        const __mmask16 high = act == VZ_ACT_RELU6 ? (__mmask16)(above & _mm512_cmp_ps_mask(v, six, _CMP_GE_OQ)) : (__mmask16)0;
+        __m512i c = three;                                   // unordered (NaN) unless one below says otherwise
+        c = _mm512_mask_mov_epi32(c, low, one);
+        c = _mm512_mask_mov_epi32(c, above, _mm512_setzero_si512());
+        c = _mm512_mask_mov_epi32(c, high, two);
+        _mm512_mask_cvtepi32_storeu_epi8(code + i, m, c);
+    }
+}
+
+__attribute__((target("avx512f")))
+void vz_mask_by_codes(float *g, const unsigned char *code, long count, int redirect) {
+    const __m512 zero = _mm512_setzero_ps();
+    const __m512i one = _mm512_set1_epi32(1), two = _mm512_set1_epi32(2);
+    long i = 0;
+    for (; i + 16 <= count; i += 16) {
+        const __m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(code + i)));
+        const __m512 v = _mm512_loadu_ps(g + i);
+        __mmask16 drop;
+        if (!redirect) {
+            drop = _mm512_test_epi32_mask(c, c);             // any nonzero code
+        } else {
+            drop = (__mmask16)((_mm512_cmpeq_epi32_mask(c, one) & _mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ))
+                             | (_mm512_cmpeq_epi32_mask(c, two) & _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ)));
+        }
+        _mm512_storeu_ps(g + i, _mm512_mask_mov_ps(v, drop, zero));
+    }
+    for (; i < count; i++) {
+        const int drop = redirect ? ((code[i] == 1 && g[i] < 0.0f) || (code[i] == 2 && g[i] > 0.0f)) : code[i] != 0;
+        if (drop) g[i] = 0.0f;
+    }
+}

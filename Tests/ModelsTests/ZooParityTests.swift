@@ -115,22 +115,39 @@ final class ZooParityTests: XCTestCase {
         }
     }
 
-    /// Inference runs MobileNetV2's and EfficientNet-Lite's large inverted bottlenecks fused (`InvertedBottleneck`):
-    /// the logits equal, bit for bit, those of the same forward with the input needing a gradient (every conv on its
-    /// own), and the fused forward calls conv2d fewer times (so it did fuse).
+    /// MobileNetV2's and EfficientNet-Lite's inverted bottlenecks run fused (`InvertedBottleneck`), in inference and
+    /// when the gradient reaches the input (renders, attacks): the logits and the input gradient equal, bit for bit,
+    /// those of the same model run with every activation captured (which keeps every conv on its own), and the fused
+    /// runs call conv2d fewer times (so they did fuse).
     func testFusedBottlenecksEqualTheUnfusedConvsBitwise() throws {
         try XCTSkipUnless(MicroKernel.avx512, "the fused pass runs on AVX-512 only")
         for (arch, file) in [("mobilenet_v2", "weights.pth"), ("lite1", "efficientnet-lite1-77cc7160.pth")] {
             let f = try fixture(arch)
-            let model = try ModelStore.load(ModelRequest(model: f.dir.appendingPathComponent(file).path))
+            let model = try XCTUnwrap(try ModelStore.load(ModelRequest(model: f.dir.appendingPathComponent(file).path)) as? GraphModel)
             let plane = 3 * f.size * f.size, input = Array(f.inputs[0..<plane])
-            let before = convForwardCount
-            let fused = GradMode.withoutGrad { model(Tensor(shape: [1, 3, f.size, f.size], data: input)) }.data
-            let fusedConvs = convForwardCount - before
-            let unfused = model(Tensor(shape: [1, 3, f.size, f.size], data: input, requiresGrad: true)).data
-            let unfusedConvs = convForwardCount - before - fusedConvs
-            XCTAssertEqual(fused, unfused, "\(arch): fused and unfused logits differ")
-            XCTAssertLessThan(fusedConvs, unfusedConvs, "\(arch): no bottleneck was fused")
+            let activations = Set(model.graph.nodes.filter { if case .activation = $0.op { true } else { false } }.map(\.name))
+            let logits = model.spec.logits
+            let r = (0..<1000).map { Float(sin(Double($0) * 1.7)) }  // d loss / d logits
+            /// Logits, input gradient (when asked) and conv2d calls of one run.
+            func run(gradient: Bool, capture: Set<String>) -> (logits: [Float], dx: [Float]?, convs: Int) {
+                let before = convForwardCount
+                let x = Tensor(shape: [1, 3, f.size, f.size], data: input, requiresGrad: gradient)
+                let y = gradient ? model.forward(x, capture: capture.union([logits]))[logits]!
+                                 : GradMode.withoutGrad { model.forward(x, capture: capture.union([logits]))[logits]! }
+                let convs = convForwardCount - before
+                if gradient { y.backward(seed: r) }
+                return (y.data, x.grad, convs)
+            }
+            let inference = run(gradient: false, capture: []), fused = run(gradient: true, capture: [])
+            let unfused = run(gradient: true, capture: activations)
+            XCTAssertEqual(inference.logits, unfused.logits, "\(arch): fused inference and unfused logits differ")
+            XCTAssertEqual(fused.logits, unfused.logits, "\(arch): fused and unfused logits differ (gradient run)")
+            let (a, b) = (try XCTUnwrap(fused.dx), try XCTUnwrap(unfused.dx))
+            let differ = zip(a, b).filter { $0.bitPattern != $1.bitPattern }.count
+            XCTAssertEqual(differ, 0, "\(arch): \(differ) of \(a.count) input-gradient values differ")
+            XCTAssertGreaterThan(Set(a).count, a.count / 4, "\(arch): the input gradient must vary")
+            XCTAssertLessThan(inference.convs, unfused.convs, "\(arch): no bottleneck was fused in inference")
+            XCTAssertLessThan(fused.convs, unfused.convs, "\(arch): no bottleneck was fused with a gradient")
         }
     }
 

@@ -24,4 +24,15 @@ void vz_tile_6x32_avx512(long k, const float *a, const float *b0, const float *b
 int vz_depthwise_plane_avx512(const float *x, float *y, const float *w, float bias, long inH, long inW,
                               long outH, long outW, long padTop, long padLeft, long k, long stride, int act);
 
+/// What a backward pass needs of an activation's output y (Activation.maskGradient's cases), a byte per value:
+/// 0 inside the active range (relu: y > 0; relu6: 0 < y < 6), 1 clamped low (y ≤ 0), 2 clamped high (relu6, y ≥ 6),
+/// 3 unordered (NaN). Four times smaller than y itself, which a fused pass does not keep. AVX-512 (call only when
+/// vz_cpu_has_avx512()), as is vz_mask_by_codes.
+void vz_activation_codes(const float *y, unsigned char *code, long count, int act);
+
+/// g[i] = 0 where the code says the activation passes no gradient: codes 1–3 (Activation.maskGradient); with
+/// `redirect`, Lucid's redirected gradient instead: only code 1 with g < 0 and code 2 with g > 0 (as
+/// Activation.maskGradient with ClampGradient.redirect on).
+void vz_mask_by_codes(float *g, const unsigned char *code, long count, int redirect);
+
 #endif

@@ -51,6 +51,14 @@ public struct WindowGeometry: Sendable, Equatable {
         }
     }
 
+    /// A geometry given outright, for a band of a plane's rows (a fused pass runs the plane kernels on a few rows
+    /// at a time, with the band's own top padding; its bottom may be cut off, which `init(padding:)` cannot say).
+    init(inH: Int, inW: Int, k: Int, stride: Int, outH: Int, outW: Int, padTop: Int, padLeft: Int) {
+        precondition(inH >= 1 && inW >= 1 && outH >= 1 && outW >= 1 && k >= 1 && stride >= 1 && padTop >= 0 && padLeft >= 0, "bad band: \(inH)x\(inW) → \(outH)x\(outW), k \(k), pads \(padTop), \(padLeft)")
+        self.inH = inH; self.inW = inW; kH = k; kW = k; self.stride = stride; dilation = 1
+        self.outH = outH; self.outW = outW; self.padTop = padTop; self.padLeft = padLeft
+    }
+
     /// Range of output columns `ox` for which input column `ox*stride + kx - padLeft` lies inside the image.
     @inline(__always)
     func validOutputRange(k: Int, pad: Int, inSize: Int, outSize: Int) -> Range<Int> {

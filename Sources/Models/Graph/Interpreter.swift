@@ -6,7 +6,7 @@ import Foundation
 ///
 /// A conv whose parameters (and its batch norm's) are frozen has the batch norm folded into it and a following
 /// ReLU/ReLU6 fused into its epilogue (the kernels the engine has), unless that intermediate value is asked for;
-/// an inverted bottleneck of such convs (1×1 → depthwise → 1×1) runs as one banded pass when no gradient is needed.
+/// an inverted bottleneck of such convs (1×1 → depthwise → 1×1) runs as one banded pass (its backward too).
 /// Where a parameter needs a gradient, its nodes run as written, on the checkpoint's own tensors. In training
 /// mode dropout drops and trainable batch norms use batch statistics (updating their running averages).
 final class Interpreter: @unchecked Sendable {
@@ -173,9 +173,9 @@ final class Interpreter: @unchecked Sendable {
 
     /// Three adjacent frozen conv steps — 1×1, depthwise, 1×1 — each reading only the one before, whose
     /// intermediate values nobody else reads or asks for: the first gets a fused form of all three, which the run
-    /// takes (skipping the other two) when its input needs no gradient (inference: classify, index, a forward
-    /// benchmark) and `InvertedBottleneck` covers the shapes. Otherwise the three run as written: a render or an
-    /// attack needs the intermediates for its backward pass.
+    /// takes (skipping the other two) when `InvertedBottleneck` covers the shapes — in inference (classify, index,
+    /// a forward benchmark) and when the gradient reaches the input through frozen weights (renders, attacks: the
+    /// fused pass then records its own banded backward). Otherwise the three run as written.
     private func markInvertedBottlenecks(_ steps: inout [Step], key: PlanKey, readers: (String) -> Int) {
         func inner(_ s: Step) -> Bool { !key.capture.contains(s.output) && readers(s.output) == 1 }
         var i = 0
@@ -188,9 +188,9 @@ final class Interpreter: @unchecked Sendable {
             else { i += 1; continue }
             let setting = convolution
             steps[i].fused = { x in
-                guard setting.algorithm == .fastest, !x.tracksGrad,
-                      InvertedBottleneck.applies(input: x.shape, expand: e.stage.weight, depthwise: d.stage.weight,
-                                                 stride: d.stride, padding: d.padding, project: p.stage.weight) else { return nil }
+                guard setting.algorithm == .fastest,
+                      InvertedBottleneck.applies(input: x.shape, expand: e.stage.weight, depthwise: d.stage.weight, stride: d.stride,
+                                                 padding: d.padding, project: p.stage.weight, gradient: x.tracksGrad) else { return nil }
                 return InvertedBottleneck.forward(x, expand: e.stage, depthwise: d.stage, stride: d.stride,
                                                   padding: d.padding, project: p.stage)
             }
