@@ -6,7 +6,8 @@ import TestSupport
 final class InvertedBottleneckTests: XCTestCase {
     /// Odd sizes, 3×3 and 5×5, stride 1 and 2, TF SAME and symmetric padding, biases present and absent, a batch,
     /// and band buffers small enough that every image runs several bands (kept rows moved, halos recomputed at part
-    /// boundaries); on one thread and on two. Outputs must depend on the input.
+    /// boundaries); on one thread and on two; split by rows (bands) and by channels (whole planes, as small planes
+    /// run). Outputs must depend on the input.
     func testFusedBottleneckEqualsTheThreeConvsBitwise() throws {
         try XCTSkipUnless(MicroKernel.avx512, "the fused pass runs on AVX-512 only")
         var rng = TestRNG(seed: 23)
@@ -30,14 +31,15 @@ final class InvertedBottleneckTests: XCTestCase {
             let unfused = conv2d(conv2d(conv2d(x, e.weight, bias: e.bias, activation: e.activation),
                                         d.weight, bias: d.bias, stride: c.s, padding: c.pad, groups: c.cexp, activation: d.activation),
                                  p.weight, bias: p.bias, activation: p.activation)
-            for t in [1, 2] {
+            for t in [1, 2] { for small in [0, 1 << 30] {
                 Parallel.setThreads(t)
-                let fused = InvertedBottleneck.forward(x, expand: e, depthwise: d, stride: c.s, padding: c.pad, project: p, bandBytes: c.band)
+                let fused = InvertedBottleneck.forward(x, expand: e, depthwise: d, stride: c.s, padding: c.pad, project: p, bandBytes: c.band,
+                                                       smallPlane: small)
                 XCTAssertEqual(fused.shape, unfused.shape, "\(c)")
                 let diffs = zip(fused.data, unfused.data).enumerated().filter { $0.1.0 != $0.1.1 }
                 let worst = diffs.map { abs($0.1.0 - $0.1.1) }.max() ?? 0
-                XCTAssertTrue(diffs.isEmpty, "\(c), \(t) threads: \(diffs.count) of \(fused.count) differ, worst \(worst), first at \(diffs.first.map { $0.0 } ?? -1)")
-            }
+                XCTAssertTrue(diffs.isEmpty, "\(c), \(t) threads, \(small == 0 ? "bands" : "channels"): \(diffs.count) of \(fused.count) differ, worst \(worst), first at \(diffs.first.map { $0.0 } ?? -1)")
+            } }
             let other = InvertedBottleneck.forward(rng.tensor(x.shape, grad: false), expand: e, depthwise: d, stride: c.s,
                                                    padding: c.pad, project: p, bandBytes: c.band)
             XCTAssertNotEqual(other.data, unfused.data, "\(c): the output must depend on the input")
@@ -86,9 +88,10 @@ final class InvertedBottleneckTests: XCTestCase {
                     let h = GradMode.withoutGrad { conv2d(x, e.weight, bias: e.bias, activation: e.activation) }.data
                     XCTAssertTrue(h.contains(0) && h.contains(6), "\(c): both clamps must occur")
                 }
-                for t in [1, 2] {
+                for t in [1, 2] { for small in [0, 1 << 30] {
                     Parallel.setThreads(t)
-                    let y = InvertedBottleneck.forward(x, expand: e, depthwise: d, stride: c.s, padding: c.pad, project: p, bandBytes: c.band)
+                    let y = InvertedBottleneck.forward(x, expand: e, depthwise: d, stride: c.s, padding: c.pad, project: p, bandBytes: c.band,
+                                                       smallPlane: small)
                     XCTAssertEqual(y.data, reference.y, "\(c): forward")
                     var seed = TestRNG(seed: 5)
                     x.grad = nil
@@ -96,9 +99,9 @@ final class InvertedBottleneckTests: XCTestCase {
                     let dx = try XCTUnwrap(x.grad)
                     let diffs = zip(dx, reference.dx).enumerated().filter { $0.1.0.bitPattern != $0.1.1.bitPattern }
                     let worst = diffs.map { abs($0.1.0 - $0.1.1) }.max() ?? 0
-                    XCTAssertTrue(diffs.isEmpty, "\(c), redirect \(redirect), \(t) threads: \(diffs.count) of \(dx.count) differ, worst \(worst), first at \(diffs.first.map { $0.0 } ?? -1)")
+                    XCTAssertTrue(diffs.isEmpty, "\(c), redirect \(redirect), \(t) threads, \(small == 0 ? "bands" : "channels"): \(diffs.count) of \(dx.count) differ, worst \(worst), first at \(diffs.first.map { $0.0 } ?? -1)")
                     XCTAssertGreaterThan(Set(dx).count, dx.count / 4, "\(c): the gradient must vary")
-                }
+                } }
             }
             // The gradient depends on the input (through the activation codes) and on the seed.
             let y = InvertedBottleneck.forward(x, expand: e, depthwise: d, stride: c.s, padding: c.pad, project: p, bandBytes: c.band)
@@ -125,8 +128,11 @@ final class InvertedBottleneckTests: XCTestCase {
             let d = InvertedBottleneck.Stage(weight: rng.tensor([24, 1, k, k], in: -0.5...0.5, grad: false), bias: rng.tensor([24], grad: false), activation: .identity)
             let p = InvertedBottleneck.Stage(weight: rng.tensor([6, 24, 1, 1], in: -0.5...0.5, grad: false), bias: nil, activation: .identity)
             let x = rng.tensor([1, 4, 36, 33], grad: true)
-            checkGradients([x], samples: 40) { t in
-                InvertedBottleneck.forward(t[0], expand: e, depthwise: d, stride: s, padding: .same, project: p, bandBytes: 4 << 10)
+            for small in [0, 1 << 30] {
+                checkGradients([x], samples: 40) { t in
+                    InvertedBottleneck.forward(t[0], expand: e, depthwise: d, stride: s, padding: .same, project: p, bandBytes: 4 << 10,
+                                               smallPlane: small)
+                }
             }
         }
     }

@@ -8,12 +8,14 @@ import Foundation
 /// blocks.1, more than a core's L2); here each thread expands the input rows its next band of depthwise outputs
 /// needs into a small buffer, runs the depthwise kernel on them, and projects the band straight into y. Rows shared
 /// by two bands of one thread are kept (moved to the front of the buffer), not recomputed; only the first band of
-/// each thread's part recomputes its halo.
+/// each thread's part recomputes its halo. Small planes (14×14, 7×7) run by channels instead (`smallPlaneLimit`).
 ///
-/// Forward only: nothing is recorded for a backward pass (callers fuse only when the input needs no gradient and
-/// the weights are frozen). AVX-512 only, on the same kernels as the unfused path (`vz_tile_6x32_avx512`,
-/// `vz_depthwise_plane_avx512`) in the same summation order, with bands starting at multiples of the depthwise
-/// kernel's four rows — so the result equals the three separate convs bit for bit (tested).
+/// For frozen weights only. When the input needs a gradient (renders, attacks), the forward keeps a byte per
+/// expanded value (where each activation passes a gradient) instead of the two expanded tensors, and its backward
+/// runs the transposed block over the same bands (`backward`). AVX-512 only, on the same kernels as the unfused
+/// convs (`vz_tile_6x32_avx512`, `vz_depthwise_plane_avx512`, the stride-2 gather) in the same summation order, with
+/// bands starting at multiples of the depthwise kernel's four rows — so the output and the input gradient equal the
+/// three separate convs' bit for bit (tested).
 public enum InvertedBottleneck {
     /// Fused passes run so far (with conv2d's `convForwardCount`, lets tests see what a forward ran).
     nonisolated(unsafe) static var forwardCount = 0
@@ -33,6 +35,14 @@ public enum InvertedBottleneck {
     /// channels, the same at 7×7; faster from 56×56 × 144 up). With two threads or a batch, fusing was faster at every
     /// Lite0 block (see the README's benchmark section).
     public static let minimumExpandedBytes = 1 << 20
+    /// Input planes of at most this many values (Lite0's 14×14 and 7×7 blocks) run by channels instead of by bands
+    /// of rows: each task expands, depthwise-convolves and keeps whole planes of its channels (at most 1152 × 196
+    /// values), and after a join each projects its share of the outputs. Where an image is split over threads, only
+    /// planes of a quarter of that (7×7) do. Measured per block (2026-12-03, medians of 150, ms, bands → channels):
+    /// one thread, 14²×672 k5 0.520 → 0.463, 14²×480 0.247 → 0.228, 7²×1152 k5 0.391 → 0.387 (backward 0.562 →
+    /// 0.484, 0.270 → 0.234, 0.458 → 0.424); two threads on one image, 7²×1152 k5 0.373 → 0.341 (backward 0.421 →
+    /// 0.358) but 14²×672 0.329 → 0.395 and 14²×480 0.194 → 0.266, where the row split uses both cores better.
+    public static let smallPlaneLimit = 196
 
     /// Whether the fused pass covers this block on this CPU (and is worth it at this size and thread count).
     /// With `gradient` (the input needs one), also the fused backward: a narrow stride-2 depthwise (output rows under
@@ -59,7 +69,7 @@ public enum InvertedBottleneck {
     /// value saying where each activation passed a gradient (`vz_activation_codes`: a quarter of the two expanded
     /// tensors the unfused convs keep), and records a backward pass over bands too (`backward`).
     public static func forward(_ x: Tensor, expand: Stage, depthwise: Stage, stride: Int, padding: Padding,
-                               project: Stage, bandBytes: Int = bandBudget) -> Tensor {
+                               project: Stage, bandBytes: Int = bandBudget, smallPlane: Int = smallPlaneLimit) -> Tensor {
         let gradient = Tensor.needsGrad([x])
         precondition(applies(input: x.shape, expand: expand.weight, depthwise: depthwise.weight, stride: stride,
                              padding: padding, project: project.weight, gradient: gradient, minimumBytes: 0),
@@ -90,6 +100,37 @@ public enum InvertedBottleneck {
         withOptionalBuffer(expand.bias) { be in withOptionalBuffer(depthwise.bias) { bd in withOptionalBuffer(project.bias) { bp in
         codes1.withUnsafeMutableBufferPointer { c1 in codes2.withUnsafeMutableBufferPointer { c2 in
             let x = xp.baseAddress!, y = yp.baseAddress!
+            if b.byChannels(smallPlane) {
+                // Small planes: the channels split over the threads, each plane whole (see `smallPlaneLimit`).
+                let d = UnsafeMutablePointer<Float>.allocate(capacity: n * cexp * oH * oW)
+                defer { d.deallocate() }
+                let (chunks, taps) = (b.channelChunks, k * k)
+                Parallel.forEachChunk(n * chunks) { tasks in
+                    for task in tasks {
+                        let image = task / chunks, cs = b.channels(cexp, chunk: task % chunks, of: chunks)
+                        let e = UnsafeMutablePointer<Float>.allocate(capacity: cs.count * H * W)
+                        defer { e.deallocate() }
+                        let di = d + (image * cexp + cs.lowerBound) * oH * oW
+                        gemm(m: cs.count, n: H * W, k: cin, a: ae.baseAddress! + cs.lowerBound * cin, b: x + image * cin * H * W, ldb: H * W,
+                             c: e, ldc: H * W, bias: be.map { $0 + cs.lowerBound }, activation: expand.activation)
+                        if keep1 { vz_activation_codes(e, c1.baseAddress! + (image * cexp + cs.lowerBound) * H * W, cs.count * H * W, expand.activation.kernelCode) }
+                        for (j, c) in cs.enumerated() {
+                            DepthwiseKernel.forwardPlane(x: e + j * H * W, y: di + j * oH * oW, w: wd.baseAddress! + c * taps, bias: bd?[c] ?? 0,
+                                                         activation: depthwise.activation, g)
+                        }
+                        if keep2 { vz_activation_codes(di, c2.baseAddress! + (image * cexp + cs.lowerBound) * oH * oW, cs.count * oH * oW, depthwise.activation.kernelCode) }
+                    }
+                }
+                Parallel.forEachChunk(n * chunks) { tasks in
+                    for task in tasks {
+                        let image = task / chunks, os = b.channels(cout, chunk: task % chunks, of: chunks)
+                        gemm(m: os.count, n: oH * oW, k: cexp, a: ap.baseAddress! + os.lowerBound * cexp, b: d + image * cexp * oH * oW,
+                             ldb: oH * oW, c: y + (image * cout + os.lowerBound) * oH * oW, ldc: oH * oW, bias: bp.map { $0 + os.lowerBound },
+                             activation: project.activation)
+                    }
+                }
+                return
+            }
             Parallel.forEachChunk(n * b.parts) { tasks in
                 let e = UnsafeMutablePointer<Float>.allocate(capacity: cexp * ldE)
                 let d = UnsafeMutablePointer<Float>.allocate(capacity: cexp * ldD)
@@ -141,7 +182,7 @@ public enum InvertedBottleneck {
                         project.activation.maskGradientParallel(d.baseAddress!, output: yp.baseAddress!, planes: n * cout, planeSize: oH * oW)
                     }
                 }
-                x.accumulate(backward(gy, b, codes1: c1, codes2: c2, bandBytes: bandBytes))
+                x.accumulate(backward(gy, b, codes1: c1, codes2: c2, bandBytes: bandBytes, smallPlane: smallPlane))
             }
         }
         return out
@@ -154,7 +195,7 @@ public enum InvertedBottleneck {
     /// the depthwise transpose is the unfused one's per-plane kernel on the band (stride 1: the forward kernel with
     /// the flipped filter; stride 2: the polyphase gather), bands at multiples of 4 rows — so dx equals the unfused
     /// backward's bit for bit (tested).
-    static func backward(_ gy: [Float], _ b: Shapes, codes1: [UInt8], codes2: [UInt8], bandBytes: Int) -> [Float] {
+    static func backward(_ gy: [Float], _ b: Shapes, codes1: [UInt8], codes2: [UInt8], bandBytes: Int, smallPlane: Int) -> [Float] {
         let mask1 = b.expand.activation != .identity, mask2 = b.depthwise.activation != .identity
         let (n, cin, H, W, cexp, cout, k, s, g) = (b.n, b.cin, b.H, b.W, b.cexp, b.cout, b.k, b.s, b.g)
         let oH = g.outH, oW = g.outW
@@ -173,6 +214,41 @@ public enum InvertedBottleneck {
         gy.withUnsafeBufferPointer { gp in dx.withUnsafeMutableBufferPointer { dp in
         aProjT.withUnsafeBufferPointer { ap in aExpT.withUnsafeBufferPointer { ae in filters.withUnsafeBufferPointer { wf in
         codes1.withUnsafeBufferPointer { c1 in codes2.withUnsafeBufferPointer { c2 in
+            if b.byChannels(smallPlane) {
+                // Small planes: as the forward, channels over threads and each plane whole.
+                let g1 = UnsafeMutablePointer<Float>.allocate(capacity: n * cexp * H * W)
+                defer { g1.deallocate() }
+                let chunks = b.channelChunks
+                let t = WindowGeometry(inH: oH, inW: oW, k: k, stride: 1, outH: H, outW: W, padTop: k - 1 - g.padTop, padLeft: k - 1 - g.padLeft)
+                Parallel.forEachChunk(n * chunks) { tasks in
+                    for task in tasks {
+                        let image = task / chunks, cs = b.channels(cexp, chunk: task % chunks, of: chunks)
+                        let g2 = UnsafeMutablePointer<Float>.allocate(capacity: cs.count * oH * oW)
+                        defer { g2.deallocate() }
+                        gemm(m: cs.count, n: oH * oW, k: cout, a: ap.baseAddress! + cs.lowerBound * cout, b: gp.baseAddress! + image * cout * oH * oW,
+                             ldb: oH * oW, c: g2, ldc: oH * oW, bias: nil, activation: .identity)
+                        if mask2 { vz_mask_by_codes(g2, c2.baseAddress! + (image * cexp + cs.lowerBound) * oH * oW, cs.count * oH * oW, redirect) }
+                        let gi = g1 + (image * cexp + cs.lowerBound) * H * W
+                        for (j, c) in cs.enumerated() {
+                            if s == 1 {
+                                DepthwiseKernel.forwardPlane(x: g2 + j * oH * oW, y: gi + j * H * W, w: wf.baseAddress! + c * taps, bias: 0,
+                                                             activation: .identity, t)
+                            } else {
+                                DepthwiseKernel.gatherStride2Plane(dy: g2 + j * oH * oW, dx: gi + j * H * W, w: wf.baseAddress! + c * taps, g)
+                            }
+                        }
+                        if mask1 { vz_mask_by_codes(gi, c1.baseAddress! + (image * cexp + cs.lowerBound) * H * W, cs.count * H * W, redirect) }
+                    }
+                }
+                Parallel.forEachChunk(n * chunks) { tasks in
+                    for task in tasks {
+                        let image = task / chunks, rs = b.channels(cin, chunk: task % chunks, of: chunks)
+                        gemm(m: rs.count, n: H * W, k: cexp, a: ae.baseAddress! + rs.lowerBound * cexp, b: g1 + image * cexp * H * W, ldb: H * W,
+                             c: dp.baseAddress! + (image * cin + rs.lowerBound) * H * W, ldc: H * W, bias: nil, activation: .identity)
+                    }
+                }
+                return
+            }
             Parallel.forEachChunk(n * b.parts) { tasks in
                 let g2 = UnsafeMutablePointer<Float>.allocate(capacity: cexp * ldG2)
                 let g1 = UnsafeMutablePointer<Float>.allocate(capacity: cexp * ldG1)
@@ -245,6 +321,18 @@ public enum InvertedBottleneck {
             g = WindowGeometry(inH: H, inW: W, kH: k, kW: k, stride: s, padding: padding)
             (self.expand, self.depthwise, self.project) = (expand, depthwise, project)
             parts = n >= Parallel.threads ? 1 : (Parallel.threads + n - 1) / n
+        }
+
+        /// Parts of one image's channels per thread on small planes (at a batch smaller than the thread count).
+        var channelChunks: Int { parts }
+
+        /// Whether the block runs by channels, for `smallPlaneLimit` = `limit`.
+        func byChannels(_ limit: Int) -> Bool { H * W <= (parts == 1 ? limit : limit / 4) }
+
+        /// The channels of chunk `j` of `of` over `count` channels, in whole 6-row panels of the packed weights.
+        func channels(_ count: Int, chunk j: Int, of chunks: Int) -> Range<Int> {
+            let panels = (count + MicroKernel.mr - 1) / MicroKernel.mr
+            return min(count, panels * j / chunks * MicroKernel.mr)..<min(count, panels * (j + 1) / chunks * MicroKernel.mr)
         }
 
         /// Where each part's rows start (and the last one ends), at multiples of 4.
