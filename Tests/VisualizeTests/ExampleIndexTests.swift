@@ -89,6 +89,27 @@ final class ExampleIndexTests: XCTestCase {
 
     /// 0-byte, truncated JPEG, text named .png, a PNG header claiming 170 megapixels: each recorded with its error,
     /// the run completes, the good images are indexed.
+    /// The one-pass k-best against a full sort by (value, position), with many ties (a dead channel, a clamp at 6),
+    /// both ends, k above and below n, and k = 0.
+    func testBestKEqualsAFullSortWithTiesByPosition() {
+        var rng = TestRNG(seed: 41)
+        for n in [0, 1, 5, 40, 847] {
+            let values = (0..<n).map { _ -> Float in
+                let u = rng.uniform(1)[0]
+                return u < -0.5 ? 0 : u > 0.6 ? 6 : (u * 8).rounded() / 8
+            }
+            for end in RankEnd.allCases {
+                let reference = values.indices.sorted { i, j in
+                    if values[i] != values[j] { return end == .top ? values[i] > values[j] : values[i] < values[j] }
+                    return i < j
+                }
+                for k in [0, 1, 3, 32, 2000] {
+                    XCTAssertEqual(Ranking.best(values, k: k, end: end), Array(reference.prefix(k)), "n \(n), k \(k), \(end)")
+                }
+            }
+        }
+    }
+
     func testBadFilesAreRecordedAndSkipped() throws {
         let model = try pretrainedModel()
         let photos = scratch.appendingPathComponent("photos")

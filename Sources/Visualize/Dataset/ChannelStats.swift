@@ -100,13 +100,27 @@ extension RankedExample {
 }
 
 public enum Ranking {
-    /// The k best (top: largest; bottom: smallest) of `values`, ties (a dead channel, a ReLU6 at its ceiling)
-    /// broken by path, so an interrupted and resumed index agrees with an uninterrupted one.
-    public static func select(_ values: [(id: Int64, path: String, value: Float, x: Int, y: Int)], k: Int, end: RankEnd) -> [RankedExample] {
-        let sorted = values.sorted { a, b in
-            if a.value != b.value { return end == .top ? a.value > b.value : a.value < b.value }
-            return a.path < b.path
+    /// Positions of the k best (top: largest; bottom: smallest) of `values`, best first, ties (a dead channel, a
+    /// ReLU6 at its ceiling) broken by position — callers pass the values in path order, so an interrupted and
+    /// resumed index agrees with an uninterrupted one. One pass with a sorted k-list (k ≪ n): a full sort per
+    /// channel, by value and then by path, was most of the time rebuilding the lists.
+    public static func best(_ values: [Float], k: Int, end: RankEnd) -> [Int] {
+        guard k > 0 else { return [] }
+        let top = end == .top
+        @inline(__always) func better(_ i: Int, _ j: Int) -> Bool {
+            let a = values[i], b = values[j]
+            if a != b { return top ? a > b : a < b }
+            return i < j
         }
-        return sorted.prefix(k).map { RankedExample(imageID: $0.id, value: $0.value, x: $0.x, y: $0.y) }
+        var out: [Int] = []
+        out.reserveCapacity(k + 1)
+        for i in values.indices {
+            if out.count == k && !better(i, out[k - 1]) { continue }
+            var lo = 0, hi = out.count
+            while lo < hi { let mid = (lo + hi) / 2; if better(out[mid], i) { lo = mid + 1 } else { hi = mid } }
+            out.insert(i, at: lo)
+            if out.count > k { out.removeLast() }
+        }
+        return out
     }
 }

@@ -194,20 +194,34 @@ public final class ExampleIndex {
                     """, arguments: [layer])
                 // A file stored twice (same bytes under two names) is listed once, under its first path.
                 var seen = Set<String>()
-                let stats = rows.compactMap { row -> (Int64, String, ChannelStats)? in
+                // In path order (Swift's, which ties are broken by), so `Ranking.best` can break them by position.
+                let stats = rows.compactMap { row -> (id: Int64, path: String, stats: ChannelStats)? in
                     guard seen.insert(row["sha256"]).inserted, let s = ChannelStats(blob: row["data"]) else { return nil }
                     return (row["imageId"], row["path"], s)
+                }.sorted { $0.path < $1.path }
+                guard let channels = stats.first?.stats.channels else { continue }
+                // Every channel's four lists on both cores, then inserted in order.
+                let kinds = RankBy.allCases.flatMap { by in RankEnd.allCases.map { (by, $0) } }
+                var blobs = [Data](repeating: Data(), count: channels * kinds.count)
+                blobs.withUnsafeMutableBufferPointer { out in
+                    let out = out
+                    Parallel.forEachChunk(channels) { range in
+                        for ch in range {
+                            let byMax = stats.map { $0.stats.max[ch] }, byMean = stats.map { $0.stats.mean[ch] }
+                            for (j, (by, end)) in kinds.enumerated() {
+                                let values = by == .max ? byMax : byMean
+                                out[ch * kinds.count + j] = RankedExample.blob(Ranking.best(values, k: k, end: end).map { i in
+                                    let s = stats[i].stats
+                                    return RankedExample(imageID: stats[i].id, value: values[i], x: Int(s.argmaxX[ch]), y: Int(s.argmaxY[ch]))
+                                })
+                            }
+                        }
+                    }
                 }
-                guard let channels = stats.first?.2.channels else { continue }
                 let insert = try db.makeStatement(sql: "INSERT INTO ranked (layer, channel, rankBy, end, entries) VALUES (?, ?, ?, ?, ?)")
                 for ch in 0..<channels {
-                    for by in RankBy.allCases {
-                        let values = stats.map { (id: $0.0, path: $0.1, value: by == .max ? $0.2.max[ch] : $0.2.mean[ch],
-                                                  x: Int($0.2.argmaxX[ch]), y: Int($0.2.argmaxY[ch])) }
-                        for end in RankEnd.allCases {
-                            let list = Ranking.select(values, k: k, end: end)
-                            try insert.execute(arguments: [layer, ch, by.rawValue, end.rawValue, RankedExample.blob(list)])
-                        }
+                    for (j, (by, end)) in kinds.enumerated() {
+                        try insert.execute(arguments: [layer, ch, by.rawValue, end.rawValue, blobs[ch * kinds.count + j]])
                     }
                 }
             }
