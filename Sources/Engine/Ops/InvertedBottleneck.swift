@@ -45,8 +45,7 @@ public enum InvertedBottleneck {
     public static let smallPlaneLimit = 196
 
     /// Whether the fused pass covers this block on this CPU (and is worth it at this size and thread count).
-    /// With `gradient` (the input needs one), also the fused backward: a narrow stride-2 depthwise (output rows under
-    /// 16 columns) stays unfused there, since the unfused backward runs it channels-last, which the bands do not.
+    /// `gradient`: whether the input needs one (the same blocks are covered; kept for callers that ask).
     public static func applies(input x: [Int], expand: Tensor, depthwise: Tensor, stride: Int, padding: Padding,
                                project: Tensor, gradient: Bool = false, minimumBytes: Int = minimumExpandedBytes) -> Bool {
         guard MicroKernel.avx512, x.count == 4, expand.rank == 4, depthwise.rank == 4, project.rank == 4 else { return false }
@@ -54,11 +53,10 @@ public enum InvertedBottleneck {
         guard expand.shape == [cexp, cin, 1, 1], depthwise.shape == [cexp, 1, k, k], (k == 3 || k == 5),
               stride == 1 || stride == 2, project.shape.count == 4, project.shape[1] == cexp,
               project.shape[2] == 1, project.shape[3] == 1,
-              let out = WindowGeometry.outputSize(inH: x[2], inW: x[3], kH: k, kW: k, stride: stride, padding: padding)
+              WindowGeometry.outputSize(inH: x[2], inW: x[3], kH: k, kW: k, stride: stride, padding: padding) != nil
         else { return false }
         let g = WindowGeometry(inH: x[2], inW: x[3], kH: k, kW: k, stride: stride, padding: padding)
         guard g.padTop < k && g.padLeft < k else { return false }  // bands' pads are within a window
-        if gradient && stride == 2 && out.w < DepthwiseKernel.wideThreshold { return false }
         return x[0] > 1 || Parallel.threads > 1 || cexp * x[2] * x[3] * 4 >= minimumBytes
     }
 
@@ -95,12 +93,14 @@ public enum InvertedBottleneck {
         var codes1 = [UInt8](repeating: 0, count: keep1 ? n * cexp * H * W : 0)
         var codes2 = [UInt8](repeating: 0, count: keep2 ? n * cexp * oH * oW : 0)
         var y = uninitializedFloats(n * cout * oH * oW)
+        // A narrow stride-2 depthwise's input gradient is the unfused one's channels-last kernel, for whole planes.
+        let byChannels = b.byChannels(smallPlane) || (gradient && s == 2 && oW < DepthwiseKernel.wideThreshold)
         x.data.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
         aExp.withUnsafeBufferPointer { ae in aProj.withUnsafeBufferPointer { ap in depthwise.weight.data.withUnsafeBufferPointer { wd in
         withOptionalBuffer(expand.bias) { be in withOptionalBuffer(depthwise.bias) { bd in withOptionalBuffer(project.bias) { bp in
         codes1.withUnsafeMutableBufferPointer { c1 in codes2.withUnsafeMutableBufferPointer { c2 in
             let x = xp.baseAddress!, y = yp.baseAddress!
-            if b.byChannels(smallPlane) {
+            if byChannels {
                 // Small planes: the channels split over the threads, each plane whole (see `smallPlaneLimit`).
                 let d = UnsafeMutablePointer<Float>.allocate(capacity: n * cexp * oH * oW)
                 defer { d.deallocate() }
@@ -182,7 +182,7 @@ public enum InvertedBottleneck {
                         project.activation.maskGradientParallel(d.baseAddress!, output: yp.baseAddress!, planes: n * cout, planeSize: oH * oW)
                     }
                 }
-                x.accumulate(backward(gy, b, codes1: c1, codes2: c2, bandBytes: bandBytes, smallPlane: smallPlane))
+                x.accumulate(backward(gy, b, codes1: c1, codes2: c2, bandBytes: bandBytes, byChannels: byChannels))
             }
         }
         return out
@@ -195,7 +195,7 @@ public enum InvertedBottleneck {
     /// the depthwise transpose is the unfused one's per-plane kernel on the band (stride 1: the forward kernel with
     /// the flipped filter; stride 2: the polyphase gather), bands at multiples of 4 rows — so dx equals the unfused
     /// backward's bit for bit (tested).
-    static func backward(_ gy: [Float], _ b: Shapes, codes1: [UInt8], codes2: [UInt8], bandBytes: Int, smallPlane: Int) -> [Float] {
+    static func backward(_ gy: [Float], _ b: Shapes, codes1: [UInt8], codes2: [UInt8], bandBytes: Int, byChannels: Bool) -> [Float] {
         let mask1 = b.expand.activation != .identity, mask2 = b.depthwise.activation != .identity
         let (n, cin, H, W, cexp, cout, k, s, g) = (b.n, b.cin, b.H, b.W, b.cexp, b.cout, b.k, b.s, b.g)
         let oH = g.outH, oW = g.outW
@@ -214,7 +214,7 @@ public enum InvertedBottleneck {
         gy.withUnsafeBufferPointer { gp in dx.withUnsafeMutableBufferPointer { dp in
         aProjT.withUnsafeBufferPointer { ap in aExpT.withUnsafeBufferPointer { ae in filters.withUnsafeBufferPointer { wf in
         codes1.withUnsafeBufferPointer { c1 in codes2.withUnsafeBufferPointer { c2 in
-            if b.byChannels(smallPlane) {
+            if byChannels {
                 // Small planes: as the forward, channels over threads and each plane whole.
                 let g1 = UnsafeMutablePointer<Float>.allocate(capacity: n * cexp * H * W)
                 defer { g1.deallocate() }
@@ -229,12 +229,17 @@ public enum InvertedBottleneck {
                              ldb: oH * oW, c: g2, ldc: oH * oW, bias: nil, activation: .identity)
                         if mask2 { vz_mask_by_codes(g2, c2.baseAddress! + (image * cexp + cs.lowerBound) * oH * oW, cs.count * oH * oW, redirect) }
                         let gi = g1 + (image * cexp + cs.lowerBound) * H * W
-                        for (j, c) in cs.enumerated() {
-                            if s == 1 {
+                        if s == 2 && oW < DepthwiseKernel.wideThreshold {
+                            DepthwiseKernel.ChannelsLast.backwardInput(dy: g2, w: wf.baseAddress! + cs.lowerBound * taps, dx: gi, batch: 1,
+                                                                       channels: cs.count, g)
+                        } else if s == 2 {
+                            for (j, c) in cs.enumerated() {
+                                DepthwiseKernel.gatherStride2Plane(dy: g2 + j * oH * oW, dx: gi + j * H * W, w: wf.baseAddress! + c * taps, g)
+                            }
+                        } else {
+                            for (j, c) in cs.enumerated() {
                                 DepthwiseKernel.forwardPlane(x: g2 + j * oH * oW, y: gi + j * H * W, w: wf.baseAddress! + c * taps, bias: 0,
                                                              activation: .identity, t)
-                            } else {
-                                DepthwiseKernel.gatherStride2Plane(dy: g2 + j * oH * oW, dx: gi + j * H * W, w: wf.baseAddress! + c * taps, g)
                             }
                         }
                         if mask1 { vz_mask_by_codes(gi, c1.baseAddress! + (image * cexp + cs.lowerBound) * H * W, cs.count * H * W, redirect) }
