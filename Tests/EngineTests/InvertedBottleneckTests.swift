@@ -74,7 +74,7 @@ final class InvertedBottleneckTests: XCTestCase {
             let e = stage([c.cexp, c.cin, 1, 1], c.acts[0]), d = stage([c.cexp, 1, c.k, c.k], c.acts[1])
             let p = stage([c.cout, c.cexp, 1, 1], c.acts[2])
             XCTAssertTrue(InvertedBottleneck.applies(input: [c.n, c.cin, c.h, c.w], expand: e.weight, depthwise: d.weight, stride: c.s,
-                                                     padding: c.pad, project: p.weight, gradient: true, minimumBytes: 0), "\(c)")
+                                                     padding: c.pad, project: p.weight, minimumBytes: 0), "\(c)")
             let x = rng.tensor([c.n, c.cin, c.h, c.w], in: -4...4, grad: true)
             for redirect in [false, true] {
                 func unfused() -> (y: [Float], dx: [Float]) {
@@ -150,9 +150,9 @@ final class InvertedBottleneckTests: XCTestCase {
         XCTAssertFalse(InvertedBottleneck.applies(input: x, expand: e, depthwise: d3, stride: 3, padding: .same, project: p, minimumBytes: 0))
         XCTAssertFalse(InvertedBottleneck.applies(input: x, expand: t([48, 8, 3, 3]), depthwise: d3, stride: 1, padding: .same, project: p, minimumBytes: 0))
         XCTAssertFalse(InvertedBottleneck.applies(input: x, expand: e, depthwise: d3, stride: 1, padding: .same, project: t([8, 40, 1, 1]), minimumBytes: 0))
-        // A narrow stride-2 depthwise (its backward channels-last, as unfused) is covered with a gradient too.
+        // A narrow stride-2 depthwise (its backward channels-last, as unfused) is covered.
         XCTAssertEqual(InvertedBottleneck.applies(input: [1, 8, 28, 28], expand: e, depthwise: d3, stride: 2, padding: .same, project: p,
-                                                  gradient: true, minimumBytes: 0), MicroKernel.avx512)
+                                                  minimumBytes: 0), MicroKernel.avx512)
         XCTAssertFalse(InvertedBottleneck.applies(input: x, expand: e, depthwise: d3, stride: 1, padding: .symmetric(3), project: p, minimumBytes: 0))
         // 48 × 64 × 64 × 4 = 786 KB: below the default size, left unfused on one thread at batch 1 only.
         let threads = Parallel.threads

@@ -44,10 +44,10 @@ public enum InvertedBottleneck {
     /// 0.358) but 14²×672 0.329 → 0.395 and 14²×480 0.194 → 0.266, where the row split uses both cores better.
     public static let smallPlaneLimit = 196
 
-    /// Whether the fused pass covers this block on this CPU (and is worth it at this size and thread count).
-    /// `gradient`: whether the input needs one (the same blocks are covered; kept for callers that ask).
+    /// Whether the fused pass covers this block on this CPU (and is worth it at this size and thread count), with or
+    /// without a gradient to the input.
     public static func applies(input x: [Int], expand: Tensor, depthwise: Tensor, stride: Int, padding: Padding,
-                               project: Tensor, gradient: Bool = false, minimumBytes: Int = minimumExpandedBytes) -> Bool {
+                               project: Tensor, minimumBytes: Int = minimumExpandedBytes) -> Bool {
         guard MicroKernel.avx512, x.count == 4, expand.rank == 4, depthwise.rank == 4, project.rank == 4 else { return false }
         let cin = x[1], cexp = expand.shape[0], k = depthwise.shape[2]
         guard expand.shape == [cexp, cin, 1, 1], depthwise.shape == [cexp, 1, k, k], (k == 3 || k == 5),
@@ -70,7 +70,7 @@ public enum InvertedBottleneck {
                                project: Stage, bandBytes: Int = bandBudget, smallPlane: Int = smallPlaneLimit) -> Tensor {
         let gradient = Tensor.needsGrad([x])
         precondition(applies(input: x.shape, expand: expand.weight, depthwise: depthwise.weight, stride: stride,
-                             padding: padding, project: project.weight, gradient: gradient, minimumBytes: 0),
+                             padding: padding, project: project.weight, minimumBytes: 0),
                      "fused bottleneck called for shapes it does not cover")
         precondition(![expand, depthwise, project].contains { $0.weight.tracksGrad || $0.bias?.tracksGrad == true },
                      "the fused bottleneck is for frozen weights")

@@ -190,7 +190,7 @@ final class Interpreter: @unchecked Sendable {
             steps[i].fused = { x in
                 guard setting.algorithm == .fastest,
                       InvertedBottleneck.applies(input: x.shape, expand: e.stage.weight, depthwise: d.stage.weight, stride: d.stride,
-                                                 padding: d.padding, project: p.stage.weight, gradient: x.tracksGrad) else { return nil }
+                                                 padding: d.padding, project: p.stage.weight) else { return nil }
                 return InvertedBottleneck.forward(x, expand: e.stage, depthwise: d.stage, stride: d.stride,
                                                   padding: d.padding, project: p.stage)
             }
