@@ -88,7 +88,7 @@ struct Bench: ParsableCommand {
     private func printProfile(_ model: any VisionModel) {
         let side = model.inputSize
         let data: [Float] = (0..<(3 * side * side)).map { (i: Int) -> Float in Float((i * 7919) % 255) / 128 - 1 }
-        // Inference first (no gradient: the plan's fused steps run), then forward+backward (every layer on its own).
+        // Inference first (no gradient), then forward+backward (to the input: fused bottlenecks record their own backward).
         profiled("forward (inference)") { _ = GradMode.withoutGrad { model(Tensor(shape: [1, 3, side, side], data: data)) } }
         profiled("forward+backward") {
             let x = Tensor(shape: [1, 3, side, side], data: data, requiresGrad: true)

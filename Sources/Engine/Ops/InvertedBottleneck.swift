@@ -104,10 +104,10 @@ public enum InvertedBottleneck {
                 // Small planes: the channels split over the threads, each plane whole (see `smallPlaneLimit`).
                 let d = UnsafeMutablePointer<Float>.allocate(capacity: n * cexp * oH * oW)
                 defer { d.deallocate() }
-                let (chunks, taps) = (b.channelChunks, k * k)
-                Parallel.forEachChunk(n * chunks) { tasks in
+                let taps = k * k
+                Parallel.forEachChunk(n * b.parts) { tasks in
                     for task in tasks {
-                        let image = task / chunks, cs = b.channels(cexp, chunk: task % chunks, of: chunks)
+                        let (image, cs) = b.channels(task: task, of: cexp)
                         let e = UnsafeMutablePointer<Float>.allocate(capacity: cs.count * H * W)
                         defer { e.deallocate() }
                         let di = d + (image * cexp + cs.lowerBound) * oH * oW
@@ -121,9 +121,9 @@ public enum InvertedBottleneck {
                         if keep2 { vz_activation_codes(di, c2.baseAddress! + (image * cexp + cs.lowerBound) * oH * oW, cs.count * oH * oW, depthwise.activation.kernelCode) }
                     }
                 }
-                Parallel.forEachChunk(n * chunks) { tasks in
+                Parallel.forEachChunk(n * b.parts) { tasks in
                     for task in tasks {
-                        let image = task / chunks, os = b.channels(cout, chunk: task % chunks, of: chunks)
+                        let (image, os) = b.channels(task: task, of: cout)
                         gemm(m: os.count, n: oH * oW, k: cexp, a: ap.baseAddress! + os.lowerBound * cexp, b: d + image * cexp * oH * oW,
                              ldb: oH * oW, c: y + (image * cout + os.lowerBound) * oH * oW, ldc: oH * oW, bias: bp.map { $0 + os.lowerBound },
                              activation: project.activation)
@@ -136,11 +136,11 @@ public enum InvertedBottleneck {
                 let d = UnsafeMutablePointer<Float>.allocate(capacity: cexp * ldD)
                 defer { e.deallocate(); d.deallocate() }
                 for task in tasks {
-                    let image = task / b.parts, part = task % b.parts
+                    let (image, bands) = b.bands(task: task, bounds: bounds, band: band)
                     let xi = x + image * cin * H * W, yi = y + image * cout * oH * oW
                     var held = 0..<0  // input rows now in e (row 0 of e is held.lowerBound)
-                    for r0 in Swift.stride(from: bounds[part], to: bounds[part + 1], by: band) {
-                        let r1 = min(r0 + band, bounds[part + 1])
+                    for rows in bands {
+                        let (r0, r1) = (rows.lowerBound, rows.upperBound)
                         let need = max(0, r0 * s - g.padTop)..<min(H, (r1 - 1) * s - g.padTop + k)
                         // Keep the rows this band shares with the last one; expand the rest.
                         let kept = keep(need, held: &held, buffer: e, ld: ldE, channels: cexp, rowLength: W)
@@ -218,11 +218,9 @@ public enum InvertedBottleneck {
                 // Small planes: as the forward, channels over threads and each plane whole.
                 let g1 = UnsafeMutablePointer<Float>.allocate(capacity: n * cexp * H * W)
                 defer { g1.deallocate() }
-                let chunks = b.channelChunks
-                let t = WindowGeometry(inH: oH, inW: oW, k: k, stride: 1, outH: H, outW: W, padTop: k - 1 - g.padTop, padLeft: k - 1 - g.padLeft)
-                Parallel.forEachChunk(n * chunks) { tasks in
+                Parallel.forEachChunk(n * b.parts) { tasks in
                     for task in tasks {
-                        let image = task / chunks, cs = b.channels(cexp, chunk: task % chunks, of: chunks)
+                        let (image, cs) = b.channels(task: task, of: cexp)
                         let g2 = UnsafeMutablePointer<Float>.allocate(capacity: cs.count * oH * oW)
                         defer { g2.deallocate() }
                         gemm(m: cs.count, n: oH * oW, k: cout, a: ap.baseAddress! + cs.lowerBound * cout, b: gp.baseAddress! + image * cout * oH * oW,
@@ -237,6 +235,9 @@ public enum InvertedBottleneck {
                                 DepthwiseKernel.gatherStride2Plane(dy: g2 + j * oH * oW, dx: gi + j * H * W, w: wf.baseAddress! + c * taps, g)
                             }
                         } else {
+                            // Stride 1: the forward kernel with the flipped filter and the complementary padding.
+                            let t = WindowGeometry(inH: oH, inW: oW, k: k, stride: 1, outH: H, outW: W, padTop: k - 1 - g.padTop,
+                                                   padLeft: k - 1 - g.padLeft)
                             for (j, c) in cs.enumerated() {
                                 DepthwiseKernel.forwardPlane(x: g2 + j * oH * oW, y: gi + j * H * W, w: wf.baseAddress! + c * taps, bias: 0,
                                                              activation: .identity, t)
@@ -245,9 +246,9 @@ public enum InvertedBottleneck {
                         if mask1 { vz_mask_by_codes(gi, c1.baseAddress! + (image * cexp + cs.lowerBound) * H * W, cs.count * H * W, redirect) }
                     }
                 }
-                Parallel.forEachChunk(n * chunks) { tasks in
+                Parallel.forEachChunk(n * b.parts) { tasks in
                     for task in tasks {
-                        let image = task / chunks, rs = b.channels(cin, chunk: task % chunks, of: chunks)
+                        let (image, rs) = b.channels(task: task, of: cin)
                         gemm(m: rs.count, n: H * W, k: cexp, a: ae.baseAddress! + rs.lowerBound * cexp, b: g1 + image * cexp * H * W, ldb: H * W,
                              c: dp.baseAddress! + (image * cin + rs.lowerBound) * H * W, ldc: H * W, bias: nil, activation: .identity)
                     }
@@ -259,11 +260,11 @@ public enum InvertedBottleneck {
                 let g1 = UnsafeMutablePointer<Float>.allocate(capacity: cexp * ldG1)
                 defer { g2.deallocate(); g1.deallocate() }
                 for task in tasks {
-                    let image = task / b.parts, part = task % b.parts
+                    let (image, bands) = b.bands(task: task, bounds: bounds, band: band)
                     let gyi = gp.baseAddress! + image * cout * oH * oW, dxi = dp.baseAddress! + image * cin * H * W
                     var held = 0..<0  // depthwise-output rows now in g2
-                    for i0 in Swift.stride(from: bounds[part], to: bounds[part + 1], by: band) {
-                        let i1 = min(i0 + band, bounds[part + 1])
+                    for inputRows in bands {
+                        let (i0, i1) = (inputRows.lowerBound, inputRows.upperBound)
                         // Output rows whose windows reach input rows i0..<i1: o·s − padTop + ky ∈ [i0, i1) for some ky.
                         let first = i0 + g.padTop - (k - 1)
                         let rows = max(0, first <= 0 ? 0 : (first + s - 1) / s)..<min(oH, (i1 - 1 + g.padTop) / s + 1)
@@ -317,7 +318,8 @@ public enum InvertedBottleneck {
         let n, cin, H, W, cexp, cout, k, s: Int
         let g: WindowGeometry
         let expand, depthwise, project: Stage
-        /// Parts of one image's rows per thread (at a batch smaller than the thread count).
+        /// Parts of one image per thread — of its rows, or on small planes of its channels (at a batch smaller than the
+        /// thread count).
         let parts: Int
 
         init(_ x: [Int], expand: Stage, depthwise: Stage, stride: Int, padding: Padding, project: Stage) {
@@ -328,16 +330,21 @@ public enum InvertedBottleneck {
             parts = n >= Parallel.threads ? 1 : (Parallel.threads + n - 1) / n
         }
 
-        /// Parts of one image's channels per thread on small planes (at a batch smaller than the thread count).
-        var channelChunks: Int { parts }
-
         /// Whether the block runs by channels, for `smallPlaneLimit` = `limit`.
         func byChannels(_ limit: Int) -> Bool { H * W <= (parts == 1 ? limit : limit / 4) }
 
-        /// The channels of chunk `j` of `of` over `count` channels, in whole 6-row panels of the packed weights.
-        func channels(_ count: Int, chunk j: Int, of chunks: Int) -> Range<Int> {
-            let panels = (count + MicroKernel.mr - 1) / MicroKernel.mr
-            return min(count, panels * j / chunks * MicroKernel.mr)..<min(count, panels * (j + 1) / chunks * MicroKernel.mr)
+        /// Task `task` of the `n · parts` on small planes: its image and its part of `count` channels, in whole 6-row
+        /// panels of the packed weights.
+        func channels(task: Int, of count: Int) -> (image: Int, channels: Range<Int>) {
+            let panels = (count + MicroKernel.mr - 1) / MicroKernel.mr, j = task % parts
+            return (task / parts, min(count, panels * j / parts * MicroKernel.mr)..<min(count, panels * (j + 1) / parts * MicroKernel.mr))
+        }
+
+        /// Task `task` of the `n · parts` by bands: its image and its part's bands of `band` rows, in order
+        /// (`bounds` from `parts(rows:)`).
+        func bands(task: Int, bounds: [Int], band: Int) -> (image: Int, bands: [Range<Int>]) {
+            let part = task % parts
+            return (task / parts, Swift.stride(from: bounds[part], to: bounds[part + 1], by: band).map { $0..<min($0 + band, bounds[part + 1]) })
         }
 
         /// Where each part's rows start (and the last one ends), at multiples of 4.
