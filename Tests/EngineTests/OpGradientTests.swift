@@ -122,6 +122,53 @@ final class OpGradientTests: XCTestCase {
         checkGradients([x]) { maxPool2d($0[0], kernel: 3, stride: 2, padding: .same) }
     }
 
+    /// maxPool2d's interior fast paths (unchecked columns; 8 outputs per step for stride-2 windows of 2 and 3 without
+    /// a gradient) against the definition: the window's first value, then each later one that is greater. Planes
+    /// wide enough for several vector steps and borders, ties (values on a coarse grid) and NaNs (first in a window:
+    /// kept; later: passed over), with and without a gradient (which goes to the definition's argmax).
+    func testMaxPoolEqualsTheDefinition() {
+        func reference(_ x: Tensor, _ k: Int, _ s: Int, _ padding: Padding) -> (y: [Float], arg: [Int]) {
+            let g = WindowGeometry(inH: x.shape[2], inW: x.shape[3], kH: k, kW: k, stride: s, padding: padding)
+            var y: [Float] = [], arg: [Int] = []
+            for p in 0..<(x.shape[0] * x.shape[1]) { for oy in 0..<g.outH { for ox in 0..<g.outW {
+                var best = -Float.infinity, at = -1
+                for ky in 0..<k { for kx in 0..<k {
+                    let iy = oy * s + ky - g.padTop, ix = ox * s + kx - g.padLeft
+                    guard (0..<g.inH).contains(iy), (0..<g.inW).contains(ix) else { continue }
+                    let i = (p * g.inH + iy) * g.inW + ix
+                    if at < 0 || x.data[i] > best { best = x.data[i]; at = i }
+                } }
+                y.append(best); arg.append(at)
+            } } }
+            return (y, arg)
+        }
+        let cases: [(shape: [Int], k: Int, s: Int, padding: Padding)] = [
+            ([1, 3, 37, 53], 2, 2, .valid), ([2, 2, 40, 64], 2, 2, .valid), ([1, 3, 33, 57], 3, 2, .explicit(top: 1, bottom: 1, left: 1, right: 1)),
+            ([2, 2, 31, 70], 3, 2, .same), ([1, 2, 29, 41], 3, 2, .valid), ([1, 2, 23, 35], 3, 1, .same),
+            ([1, 2, 19, 44], 2, 1, .valid), ([1, 1, 9, 9], 3, 3, .explicit(top: 1, bottom: 2, left: 2, right: 1)),
+        ]
+        for (i, c) in cases.enumerated() {
+            var values = rng.uniform(c.shape.reduce(1, *), in: -4...4).map { ($0 * 2).rounded() / 2 }  // ties
+            for j in stride(from: i, to: values.count, by: 97) { values[j] = .nan }
+            for grad in [false, true] {
+                let x = Tensor(shape: c.shape, data: values, requiresGrad: grad)
+                let ref = reference(x, c.k, c.s, c.padding)
+                let y = grad ? maxPool2d(x, kernel: c.k, stride: c.s, padding: c.padding)
+                             : GradMode.withoutGrad { maxPool2d(x, kernel: c.k, stride: c.s, padding: c.padding) }
+                XCTAssertEqual(y.count, ref.y.count)
+                let same = zip(y.data, ref.y).allSatisfy { $0.bitPattern == $1.bitPattern }
+                XCTAssertTrue(same, "case \(i) grad \(grad): values differ from the definition")
+                XCTAssertTrue(ref.y.contains { $0.isNaN } && ref.y.contains { !$0.isNaN })
+                guard grad else { continue }
+                let r = rng.uniform(y.count)
+                y.backward(seed: r)
+                var expected = [Float](repeating: 0, count: x.count)
+                for (o, a) in ref.arg.enumerated() where a >= 0 { expected[a] += r[o] }
+                XCTAssertEqual(x.grad!, expected, "case \(i): the gradient goes elsewhere than the definition's argmax")
+            }
+        }
+    }
+
     func testLinear() {
         let x = rng.tensor([3, 10]), w = rng.tensor([6, 10]), b = rng.tensor([6])
         checkGradients([x, w, b]) { linear($0[0], $0[1], bias: $0[2]) }

@@ -85,10 +85,14 @@ enum Winograd {
         var tilesW: Int { (outW + 3) / 4 }
         /// Phase-array length: tilesW + 1 columns (a tile's 6 columns reach into the next tile's first two), in whole vectors.
         var phaseWidth: Int { (tilesW + 1 + 7) / 8 * 8 + 8 }
-        /// Tile rows per block: V and M of a block within about 2 MB (L2 + a share of L3).
+        /// Tile rows per block: V and M of a block within about 2 MB (L2 + a share of L3), or within the size of the
+        /// transformed filters U when they are larger. Every block reads all of U, and a U of many megabytes comes from
+        /// memory each time: VGG's 512-channel layers at 28² (38 MB of U) read it 4 times per image with 2 MB blocks, at
+        /// 14² twice, and those products ran at a quarter of the micro-kernel's speed.
         var rowsPerBlock: Int {
             let perTile = 36 * (channelsIn + channelsOut) * 4
-            return max(1, min(tilesH, (2 << 20) / max(perTile * tilesW, 1)))
+            let budget = max(2 << 20, 36 * channelsIn * channelsOut * 4)
+            return max(1, min(tilesH, budget / max(perTile * tilesW, 1)))
         }
 
         /// y = act(conv(x) + bias) for `batch` images; u from `transformFilters` (36 × channelsOut × channelsIn).
