@@ -112,6 +112,40 @@ final class MicroKernelTests: XCTestCase {
         }
     }
 
+    /// Dense non-1×1 convs on the micro-kernel (im2col per column block in each task's buffer, or the whole matrix
+    /// with rows split on small planes) against the im2col + OpenBLAS path: forward with bias and ReLU6, and the input
+    /// gradient (Wᵀ · dy on the micro-kernel, col2im by channel). Stems, strided, a 7×7 plane that leaves Winograd,
+    /// a strided 1×1, odd sizes and several images.
+    func testIm2colConvMatchesBLASPath() throws {
+        try XCTSkipUnless(MicroKernel.avx512, "the im2col path runs on AVX-512 only")
+        var rng = TestRNG(seed: 29)
+        let cases: [(x: [Int], w: [Int], stride: Int, padding: Padding)] = [
+            ([1, 3, 224, 224], [32, 3, 3, 3], 2, .same),                                   // Lite0's stem: many blocks
+            ([2, 3, 64, 64], [64, 3, 7, 7], 2, .symmetric(3)),                             // ResNet's stem, 2 images
+            ([1, 64, 7, 7], [48, 64, 3, 3], 1, .same),                                     // small plane: rows split
+            ([1, 96, 14, 14], [100, 96, 3, 3], 2, .symmetric(1)),                          // strided, rows split
+            ([2, 40, 28, 28], [70, 40, 1, 1], 2, .valid),                                  // strided 1×1 (downsample)
+            ([3, 7, 19, 23], [9, 7, 5, 5], 1, .explicit(top: 2, bottom: 1, left: 0, right: 2)),  // odd, asymmetric
+        ]
+        for c in cases {
+            let w = rng.tensor(c.w, grad: false), b = rng.tensor([c.w[0]], grad: false)
+            let xd = rng.tensor(c.x, in: -3...3), xm = Tensor(shape: xd.shape, data: xd.data, requiresGrad: true)
+            let direct = conv2d(xd, w, bias: b, stride: c.stride, padding: c.padding, activation: .relu6, algorithm: .direct)
+            let micro = conv2d(xm, w, bias: b, stride: c.stride, padding: c.padding, activation: .relu6)
+            XCTAssertEqual(micro.op, "im2col-conv", "\(c)")
+            let scale = direct.data.map(abs).max()!
+            let err = zip(micro.data, direct.data).map { abs($0 - $1) }.max()! / scale
+            XCTAssertLessThan(err, 1e-5, "\(c) forward")
+            XCTAssertTrue(direct.data.contains(6) && direct.data.contains(0), "\(c): both clamps occur")
+            let seed = rng.uniform(direct.count)
+            direct.backward(seed: seed); micro.backward(seed: seed)
+            let gScale = xd.grad!.map(abs).max()!
+            let gErr = zip(xm.grad!, xd.grad!).map { abs($0 - $1) }.max()! / gScale
+            XCTAssertLessThan(gErr, 1e-5, "\(c) input gradient")
+            XCTAssertGreaterThan(gScale, 0)
+        }
+    }
+
     func testFusedResidualAddFiniteDifferences() {
         var rng = TestRNG(seed: 25)
         let a = rng.tensor([2, 3, 5, 7]), b = rng.tensor([2, 3, 5, 7])

@@ -49,6 +49,8 @@ final class WinogradTests: XCTestCase {
         XCTAssertFalse(Winograd.applies(ConvShape(x: [1, 16, 32, 32], w: [16, 16, 5, 5], stride: 1, padding: .same, groups: 1)))
         XCTAssertFalse(Winograd.applies(ConvShape(x: [1, 16, 32, 32], w: [16, 16, 3, 3], stride: 1, dilation: 2, padding: .same, groups: 1)))
         XCTAssertFalse(Winograd.applies(ConvShape(x: [1, 64, 4, 4], w: [64, 64, 3, 3], stride: 1, padding: .same, groups: 1)))
+        // A 7×7 plane (4 tiles) goes to im2col on the micro-kernel when the CPU has AVX-512.
+        XCTAssertEqual(Winograd.applies(ConvShape(x: [1, 64, 7, 7], w: [64, 64, 3, 3], stride: 1, padding: .same, groups: 1)), !MicroKernel.avx512)
     }
 
     func testForwardMatchesDefinition() {
@@ -119,7 +121,7 @@ final class WinogradTests: XCTestCase {
     /// `didSet` observer every element write copied it, and element-wise loops went quadratic).
     func testElementWritesDropPackedFormsInPlace() {
         var rng = TestRNG(seed: 14)
-        let x = rng.tensor([1, 16, 8, 8], grad: false), w = rng.tensor([16, 16, 3, 3], grad: false)
+        let x = rng.tensor([1, 16, 12, 12], grad: false), w = rng.tensor([16, 16, 3, 3], grad: false)  // 9 tiles: Winograd on any CPU
         _ = conv2d(x, w, padding: .same)
         XCTAssertNotNil(w.packed?["winograd-4x4"])
         let base = w.data.withUnsafeBufferPointer { $0.baseAddress }

@@ -1,8 +1,9 @@
 /// 2-D convolution, NCHW, with optional bias and a fused activation epilogue.
 ///
 /// x: [N, Cin, H, W], weight: [Cout, Cin/groups, kH, kW], bias: [Cout].
-/// Three paths share one definition: 1×1 stride-1 convs are a single sgemm per image, depthwise convs
-/// (groups == Cin == Cout) use `DepthwiseKernel`, everything else im2col + sgemm per group.
+/// The paths share one definition: 3×3 stride-1 convs with enough tiles run Winograd, 1×1 stride-1 convs one
+/// micro-kernel product per image, depthwise convs (groups == Cin == Cout) `DepthwiseKernel`, other dense convs
+/// im2col into the micro-kernel on AVX-512, everything else (and `.direct`) im2col + OpenBLAS sgemm per group.
 /// Number of conv2d forward calls so far (lets tests prove a truncated forward pass stops early).
 nonisolated(unsafe) var convForwardCount = 0
 
@@ -16,6 +17,8 @@ public func conv2d(_ x: Tensor, _ weight: Tensor, bias: Tensor? = nil, stride: I
     let winograd = algorithm == .fastest && Winograd.applies(conv)
     // 1×1 convolutions: the engine's micro-kernel on weights packed once, x read in place.
     let micro = algorithm == .fastest && conv.isPointwise && conv.groups == 1
+    // Other dense convolutions (stems, strided, small planes) on AVX-512: im2col into the micro-kernel's tiles.
+    let microColumns = algorithm == .fastest && !winograd && !micro && conv.takesMicroColumns
     var y = uninitializedFloats(conv.n * conv.cout * conv.g.outH * conv.g.outW)  // every path writes all of y
     x.data.withUnsafeBufferPointer { xp in weight.data.withUnsafeBufferPointer { wp in
         y.withUnsafeMutableBufferPointer { yp in
@@ -35,6 +38,13 @@ public func conv2d(_ x: Tensor, _ weight: Tensor, bias: Tensor? = nil, stride: I
                     a.withUnsafeBufferPointer { ap in
                         conv.pointwiseForward(x: xp.baseAddress!, a: ap.baseAddress!, bias: bp, activation: activation, y: yp.baseAddress!)
                     }
+                } else if microColumns {
+                    let a = weight.packedForm("microkernel-a") { w in
+                        packedPanels(w, rows: conv.cout, columns: conv.colRows, transposed: false)
+                    }
+                    a.withUnsafeBufferPointer { ap in
+                        conv.microColumnsForward(x: xp.baseAddress!, a: ap.baseAddress!, bias: bp, activation: activation, y: yp.baseAddress!)
+                    }
                 } else {
                     conv.forward(x: xp.baseAddress!, w: wp.baseAddress!, bias: bp, activation: activation, y: yp.baseAddress!)
                 }
@@ -42,7 +52,7 @@ public func conv2d(_ x: Tensor, _ weight: Tensor, bias: Tensor? = nil, stride: I
         }
     } }
     let out = Tensor(shape: [conv.n, conv.cout, conv.g.outH, conv.g.outW], data: y)
-    let opName = conv.isDepthwise ? "depthwise-conv" : conv.isPointwise ? "1x1-conv" : winograd ? "winograd-conv" : "conv"
+    let opName = conv.isDepthwise ? "depthwise-conv" : conv.isPointwise ? "1x1-conv" : winograd ? "winograd-conv" : microColumns ? "im2col-conv" : "conv"
     out.record(op: opName, parents: [x, weight] + (bias.map { [$0] } ?? [])) { [unowned out] g in
         // dy = g ⊙ act'(y), masked in place (g is ours): inside the depthwise kernels plane by plane, or per tile
         // inside the 1×1 gemm for large planes, where the data is in cache when the kernel reads it; otherwise
@@ -58,7 +68,7 @@ public func conv2d(_ x: Tensor, _ weight: Tensor, bias: Tensor? = nil, stride: I
             }
             if x.tracksGrad {
                 // col2im accumulates, so only the im2col path needs a zeroed buffer.
-                var dx = conv.isPointwise || conv.isDepthwise || winograd ? uninitializedFloats(x.count) : [Float](repeating: 0, count: x.count)
+                var dx = conv.isPointwise || conv.isDepthwise || winograd || microColumns ? uninitializedFloats(x.count) : [Float](repeating: 0, count: x.count)
                 if winograd {
                     // The input gradient of a 3×3 stride-1 conv is one too: dy convolved with the flipped, transposed filters.
                     let u = weight.packedForm("winograd-4x4-flipped") { w in
@@ -75,6 +85,14 @@ public func conv2d(_ x: Tensor, _ weight: Tensor, bias: Tensor? = nil, stride: I
                     }
                     a.withUnsafeBufferPointer { ap in dx.withUnsafeMutableBufferPointer { dxp in
                         conv.pointwiseInputGradient(dy: UnsafePointer(dy), a: ap.baseAddress!, dx: dxp.baseAddress!)
+                    } }
+                } else if microColumns {
+                    // d col = Wᵀ · dy on the micro-kernel (Wᵀ packed once), then col2im.
+                    let a = weight.packedForm("microkernel-a-transposed") { w in
+                        packedPanels(w, rows: conv.cout, columns: conv.colRows, transposed: true)
+                    }
+                    a.withUnsafeBufferPointer { ap in dx.withUnsafeMutableBufferPointer { dxp in
+                        conv.microColumnsInputGradient(dy: UnsafePointer(dy), a: ap.baseAddress!, dx: dxp.baseAddress!)
                     } }
                 } else {
                     weight.data.withUnsafeBufferPointer { wp in dx.withUnsafeMutableBufferPointer { dxp in out.data.withUnsafeBufferPointer { yp in
@@ -194,6 +212,78 @@ struct ConvShape {
                          batch: n, strideB: cout * outPlane, strideC: cin * inPlane)
     }
 
+    /// Whether `microColumnsForward` runs this conv: AVX-512, one group, not depthwise or a plain 1×1.
+    var takesMicroColumns: Bool { MicroKernel.avx512 && groups == 1 && !isDepthwise && !isPointwise }
+
+    /// Column blocks of the micro-kernel's im2col products (k = colRows): at most ~384 KB of im2col columns per block
+    /// (32-column tiles), of balanced widths. With fewer blocks (× images) than twice the threads, the tasks split the
+    /// rows instead, each over all columns (one block): then each weight panel is read once, not once per block —
+    /// ResNet-50's stride-2 3×3 conv at 7×7 has 9.4 MB of weights for 49 columns.
+    private var microColumnBlocks: (count: Int, width: Int, rowChunks: Int) {
+        let w = 2 * MicroKernel.nr
+        let maxCols = max(w, (96 * 1024 / max(colRows, 1)) / w * w)
+        let blocks = (outPlane + maxCols - 1) / maxCols
+        let width = ((outPlane + blocks - 1) / blocks + w - 1) / w * w
+        let panels = (cout + MicroKernel.mr - 1) / MicroKernel.mr
+        if blocks * n >= 2 * Parallel.threads { return (blocks, width, 1) }
+        return (1, outPlane, min(panels, (2 * Parallel.threads + n - 1) / n))
+    }
+
+    /// y = act(W · im2col(x) + bias) with the AVX-512 micro-kernel, W packed once (cout × cin·kH·kW). Each task
+    /// writes the im2col columns of its block into a buffer of its own (in cache) and multiplies every row panel over
+    /// them, the bias and activation applied in the tile's registers. When rows are split instead (small planes at
+    /// batch 1), the whole im2col matrix is written first, its channels over the threads.
+    func microColumnsForward(x: UnsafePointer<Float>, a: UnsafePointer<Float>, bias: UnsafePointer<Float>?, activation: Activation,
+                             y: UnsafeMutablePointer<Float>) {
+        let (blocks, width, rowChunks) = microColumnBlocks
+        let k = colRows, panels = (cout + MicroKernel.mr - 1) / MicroKernel.mr, act = activation.kernelCode
+        let shared: UnsafeMutablePointer<Float>? = rowChunks > 1 ? .allocate(capacity: n * k * outPlane) : nil
+        defer { shared?.deallocate() }
+        if let shared {
+            Parallel.forEachChunk(n * cinG) { tasks in
+                for t in tasks {
+                    let b = t / cinG, c = t % cinG
+                    im2col(x + b * cin * inPlane, shared + b * k * outPlane, columns: 0..<outPlane, channels: c..<(c + 1))
+                }
+            }
+        }
+        Parallel.forEachChunk(blocks * n * rowChunks) { tasks in
+            let buffer: UnsafeMutablePointer<Float>? = shared == nil ? .allocate(capacity: k * width) : nil
+            defer { buffer?.deallocate() }
+            for task in tasks {
+                let unit = task / rowChunks, chunk = task % rowChunks
+                let image = unit / blocks, blk = unit % blocks
+                let cols = (blk * width)..<min(outPlane, (blk + 1) * width)
+                guard !cols.isEmpty else { continue }
+                let ps = (panels * chunk / rowChunks)..<(panels * (chunk + 1) / rowChunks)
+                let yb = y + image * cout * outPlane
+                if let shared {
+                    MicroKernel.avx512Block(m: cout, k: k, a: a, b: shared + image * k * outPlane, ldb: outPlane, c: yb, ldc: outPlane,
+                                            panels: ps, columns: cols, bias: bias, act: act)
+                } else {
+                    im2col(x + image * cin * inPlane, buffer!, columns: cols, ld: cols.count, origin: cols.lowerBound)
+                    MicroKernel.avx512Block(m: cout, k: k, a: a, b: buffer!, ldb: cols.count, c: yb + cols.lowerBound, ldc: outPlane,
+                                            panels: ps, columns: 0..<cols.count, bias: bias, act: act)
+                }
+            }
+        }
+    }
+
+    /// dx = col2im(Wᵀ · dy) per image with the micro-kernel (Wᵀ packed once: colRows × cout), col2im over the
+    /// threads by input channel (each channel's sums in the same order on any thread count).
+    func microColumnsInputGradient(dy: UnsafePointer<Float>, a: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
+        let col = UnsafeMutablePointer<Float>.allocate(capacity: colRows * outPlane)
+        defer { col.deallocate() }
+        for b in 0..<n {
+            MicroKernel.gemm(m: colRows, n: outPlane, k: cout, a: a, b: dy + b * cout * outPlane, ldb: outPlane, c: col, ldc: outPlane)
+            let dxb = dx + b * cin * inPlane
+            Parallel.forEachChunk(cin) { cs in
+                (dxb + cs.lowerBound * inPlane).update(repeating: 0, count: cs.count * inPlane)
+                col2im(UnsafePointer(col), dxb, channels: cs)
+            }
+        }
+    }
+
     /// dx = convᵀ(dy). With `mask`, dy is first multiplied in place by act'(y), tile by tile or plane by plane.
     func backwardInput(dy: UnsafeMutablePointer<Float>, w: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
                        mask: (y: UnsafePointer<Float>, activation: Activation)? = nil) {
@@ -285,15 +375,18 @@ struct ConvShape {
 
     /// col[(c*kH + ky)*kW + kx, p] = x[c, oy*s + ky - padTop, ox*s + kx - padLeft] or 0, for the output positions
     /// p = oy*outW + ox in `columns`; the matrix's rows are `ld` apart (the plane, unless images sit side by side).
-    func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, columns: Range<Int>, ld: Int? = nil) {
+    /// `origin`: the matrix's first column is output position `origin` (a buffer holding only `columns`);
+    /// `channels`: only those input channels' rows.
+    func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, columns: Range<Int>, ld: Int? = nil, origin: Int = 0,
+                channels: Range<Int>? = nil) {
         guard !columns.isEmpty else { return }
         let firstRow = columns.lowerBound / g.outW, lastRow = (columns.upperBound - 1) / g.outW
-        for c in 0..<cinG { for ky in 0..<g.kH { for kx in 0..<g.kW {
+        for c in channels ?? 0..<cinG { for ky in 0..<g.kH { for kx in 0..<g.kW {
             let row = col + ((c * g.kH + ky) * g.kW + kx) * (ld ?? outPlane)
             let valid = g.validColumns(kx: kx)
             for oy in firstRow...lastRow {
                 let lo = max(columns.lowerBound - oy * g.outW, 0), hi = min(columns.upperBound - oy * g.outW, g.outW)
-                let dst = row + oy * g.outW
+                let dst = row + oy * g.outW - origin
                 let iy = oy * g.stride + ky * g.dilation - g.padTop
                 guard iy >= 0 && iy < g.inH else { (dst + lo).update(repeating: 0, count: hi - lo); continue }
                 let src = x + c * inPlane + iy * g.inW + kx * g.dilation - g.padLeft
@@ -306,8 +399,8 @@ struct ConvShape {
     }
 
     /// The adjoint of im2col: scatter-add columns back into the image.
-    func col2im(_ col: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>) {
-        for c in 0..<cinG { for ky in 0..<g.kH { for kx in 0..<g.kW {
+    func col2im(_ col: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, channels: Range<Int>? = nil) {
+        for c in channels ?? 0..<cinG { for ky in 0..<g.kH { for kx in 0..<g.kW {
             let row = col + ((c * g.kH + ky) * g.kW + kx) * outPlane
             let cols = g.validColumns(kx: kx)
             for oy in g.validRows(ky: ky) {

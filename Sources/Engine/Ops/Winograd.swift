@@ -17,15 +17,19 @@ enum Winograd {
 
     /// Whether the convolution runs here: 3×3, stride 1, dense, one group, at least 8 channels in and out (the
     /// first layer of an RGB network has too few input channels for the products to pay for the transforms),
-    /// padding at most 2 (so the input gradient is again such a convolution), and at least 4 tiles (a 7×7 plane:
-    /// measured faster than im2col there too, ResNet-50's last stage, though the 4× larger filters are read for 4 tiles).
+    /// padding at most 2 (so the input gradient is again such a convolution), and enough tiles: without AVX-512 at
+    /// least 4 (a 7×7 plane: measured faster than im2col + OpenBLAS there, ResNet-50's last stage), with it 9 per image.
     static func applies(_ c: ConvShape) -> Bool {
         let g = c.g
         guard c.groups == 1, g.kH == 3, g.kW == 3, g.stride == 1, g.dilation == 1, c.cin >= 8, c.cout >= 8,
               (0...2).contains(g.padTop), (0...2).contains(g.padLeft),
               (0...2).contains(g.outH + 2 - g.inH - g.padTop), (0...2).contains(g.outW + 2 - g.inW - g.padLeft) else { return false }
-        let tiles = c.n * ((g.outH + 3) / 4) * ((g.outW + 3) / 4)
-        return tiles >= 4
+        let perImage = ((g.outH + 3) / 4) * ((g.outW + 3) / 4)
+        // With AVX-512 the alternative is im2col on the micro-kernel (`ConvShape.microColumnsForward`), which reads the
+        // filters once, not 4× larger ones for a handful of tiles: on ResNet-50's 512-channel 7×7 convs (4 tiles) it took
+        // 1.7–1.9 ms forward against Winograd's 3.7–3.9 (`bench --profile`, alternating), so Winograd needs 9 tiles.
+        if MicroKernel.avx512 { return perImage >= 9 }
+        return c.n * perImage >= 4
     }
 
     // MARK: Filter transform
