@@ -140,7 +140,9 @@ enum Winograd {
             // phase[r][q][j] = input row r of the tile row, column 4j + q (zero outside the image).
             let phase = UnsafeMutablePointer<Float>.allocate(capacity: 24 * pw)
             let t = UnsafeMutablePointer<V8>.allocate(capacity: 36)
-            defer { phase.deallocate(); t.deallocate() }
+            // One input row at its padded columns (zero outside the image), 4·pw of them.
+            let padded = UnsafeMutablePointer<Float>.allocate(capacity: 4 * pw)
+            defer { phase.deallocate(); t.deallocate(); padded.deallocate() }
             let inPlane = inH * inW
             for c in channels {
                 let xc = x + c * inPlane
@@ -148,13 +150,20 @@ enum Winograd {
                     for r in 0..<6 {
                         let iy = tr * 4 + r - padTop
                         let dst = phase + r * 4 * pw
-                        dst.update(repeating: 0, count: 4 * pw)
-                        guard iy >= 0 && iy < inH else { continue }
-                        let src = xc + iy * inW
-                        // column ix = 4j + q - padLeft
-                        for ix in 0..<inW {
-                            let col = ix + padLeft
-                            dst[(col & 3) * pw + (col >> 2)] = src[ix]
+                        guard iy >= 0 && iy < inH else { dst.update(repeating: 0, count: 4 * pw); continue }
+                        // Padded column 4j + q (image column 4j + q − padLeft) goes to phase q, index j: each 16 columns
+                        // are one load, split by column mod 4 into four 4-lane stores.
+                        padded.update(repeating: 0, count: 4 * pw)
+                        (padded + padLeft).update(from: xc + iy * inW, count: inW)
+                        var j = 0
+                        while j < pw {
+                            let v = UnsafeRawPointer(padded + 4 * j).loadUnaligned(as: SIMD16<Float>.self)
+                            let even = v.evenHalf, odd = v.oddHalf
+                            UnsafeMutableRawPointer(dst + j).storeBytes(of: even.evenHalf, as: SIMD4<Float>.self)
+                            UnsafeMutableRawPointer(dst + pw + j).storeBytes(of: odd.evenHalf, as: SIMD4<Float>.self)
+                            UnsafeMutableRawPointer(dst + 2 * pw + j).storeBytes(of: even.oddHalf, as: SIMD4<Float>.self)
+                            UnsafeMutableRawPointer(dst + 3 * pw + j).storeBytes(of: odd.oddHalf, as: SIMD4<Float>.self)
+                            j += 4
                         }
                     }
                     let tBase = (tr - tileRows.lowerBound) * tilesW
@@ -174,14 +183,18 @@ enum Winograd {
                             t[30 + col] = 4 * d1 - 5 * d3 + d5
                         }
                         let lanes = min(8, tilesW - j), t0 = tBase + j
-                        // Eight lanes starting at a panel's column 0 or 8 are one vector store; otherwise lane by lane.
-                        let whole = lanes == 8 && t0 % 8 == 0
+                        // Tiles t0 ..< t0 + lanes: the first `head` in t0's panel, the rest at the start of the next one.
+                        // Eight lanes within one panel are one vector store; otherwise each run is copied lane by lane.
+                        let head = min(lanes, 16 - t0 % 16), whole = lanes == 8 && head == 8
+                        let firstOffset = (t0 / 16) * channelsIn * 16 + t0 % 16, nextOffset = (t0 / 16 + 1) * channelsIn * 16
                         @inline(__always) func store(_ xi: Int, _ value: V8) {
                             let panelBase = v + (xi * nTP * channelsIn + c) * 16
                             if whole {
-                                UnsafeMutableRawPointer(panelBase + (t0 / 16) * channelsIn * 16 + t0 % 16).storeBytes(of: value, as: V8.self)
+                                UnsafeMutableRawPointer(panelBase + firstOffset).storeBytes(of: value, as: V8.self)
                             } else {
-                                for l in 0..<lanes { let t = t0 + l; panelBase[(t / 16) * channelsIn * 16 + t % 16] = value[l] }
+                                let first = panelBase + firstOffset, next = panelBase + nextOffset
+                                for l in 0..<head { first[l] = value[l] }
+                                for l in head..<lanes { next[l - head] = value[l] }
                             }
                         }
                         // (Bᵀ d) B: columns
@@ -244,7 +257,18 @@ enum Winograd {
                         guard oy < outH else { break }
                         let row = yc0 + oy * outW
                         let ph = phase + r * 4 * pw
-                        for ox in 0..<outW { row[ox] = ph[(ox & 3) * pw + (ox >> 2)] }
+                        // Output column 4j + q is phase q, index j: four 4-lane loads interleaved into 16 columns.
+                        var ox = 0
+                        while ox + 16 <= outW {
+                            let j = ox >> 2
+                            @inline(__always) func load(_ q: Int) -> SIMD4<Float> { UnsafeRawPointer(ph + q * pw + j).loadUnaligned(as: SIMD4<Float>.self) }
+                            let a = load(0), b = load(1), c = load(2), d = load(3)
+                            let lo = SIMD8<Float>(a[0], b[0], c[0], d[0], a[1], b[1], c[1], d[1])
+                            let hi = SIMD8<Float>(a[2], b[2], c[2], d[2], a[3], b[3], c[3], d[3])
+                            UnsafeMutableRawPointer(row + ox).storeBytes(of: SIMD16<Float>(lowHalf: lo, highHalf: hi), as: SIMD16<Float>.self)
+                            ox += 16
+                        }
+                        while ox < outW { row[ox] = ph[(ox & 3) * pw + (ox >> 2)]; ox += 1 }
                         if activation != .identity || bias != nil { activation.apply(row, count: outW, bias: bias?[c] ?? 0) }
                     }
                 }
