@@ -18,7 +18,7 @@ public func conv2d(_ x: Tensor, _ weight: Tensor, bias: Tensor? = nil, stride: I
     // 1×1 convolutions: the engine's micro-kernel on weights packed once, x read in place.
     let micro = algorithm == .fastest && conv.isPointwise && conv.groups == 1
     // Other dense convolutions (stems, strided, small planes) on AVX-512: im2col into the micro-kernel's tiles.
-    let microColumns = algorithm == .fastest && !winograd && !micro && conv.takesMicroColumns
+    let microColumns = algorithm == .fastest && !winograd && conv.takesMicroColumns
     var y = uninitializedFloats(conv.n * conv.cout * conv.g.outH * conv.g.outW)  // every path writes all of y
     x.data.withUnsafeBufferPointer { xp in weight.data.withUnsafeBufferPointer { wp in
         y.withUnsafeMutableBufferPointer { yp in
@@ -215,15 +215,12 @@ struct ConvShape {
     /// Whether `microColumnsForward` runs this conv: AVX-512, one group, not depthwise or a plain 1×1.
     var takesMicroColumns: Bool { MicroKernel.avx512 && groups == 1 && !isDepthwise && !isPointwise }
 
-    /// Column blocks of the micro-kernel's im2col products (k = colRows): at most ~384 KB of im2col columns per block
-    /// (32-column tiles), of balanced widths. With fewer blocks (× images) than twice the threads, the tasks split the
-    /// rows instead, each over all columns (one block): then each weight panel is read once, not once per block —
-    /// ResNet-50's stride-2 3×3 conv at 7×7 has 9.4 MB of weights for 49 columns.
+    /// Column blocks of the micro-kernel's im2col products (k = colRows), as `MicroKernel.columnBlocks`. With fewer
+    /// blocks (× images) than twice the threads, the tasks split the rows instead, each over all columns (one block):
+    /// then each weight panel is read once, not once per block — ResNet-50's stride-2 3×3 conv at 7×7 has 9.4 MB of
+    /// weights for 49 columns.
     private var microColumnBlocks: (count: Int, width: Int, rowChunks: Int) {
-        let w = 2 * MicroKernel.nr
-        let maxCols = max(w, (96 * 1024 / max(colRows, 1)) / w * w)
-        let blocks = (outPlane + maxCols - 1) / maxCols
-        let width = ((outPlane + blocks - 1) / blocks + w - 1) / w * w
+        let (blocks, width) = MicroKernel.columnBlocks(n: outPlane, k: colRows)
         let panels = (cout + MicroKernel.mr - 1) / MicroKernel.mr
         if blocks * n >= 2 * Parallel.threads { return (blocks, width, 1) }
         return (1, outPlane, min(panels, (2 * Parallel.threads + n - 1) / n))

@@ -93,6 +93,15 @@ enum MicroKernel {
         }
     }
 
+    /// Blocks of B's n columns (k rows) within ~384 KB (L2), of balanced widths in whole tiles (no block of one stray
+    /// column): their count and width.
+    static func columnBlocks(n: Int, k: Int) -> (count: Int, width: Int) {
+        let w = avx512 ? 2 * nr : nr  // columns per tile
+        let maxCols = max(w, (96 * 1024 / max(k, 1)) / w * w)
+        let blocks = (n + maxCols - 1) / maxCols
+        return (blocks, ((n + blocks - 1) / blocks + w - 1) / w * w)
+    }
+
     /// C (m × n) = act(A · B + bias[row]) for row-major B (k × n, rows `ldb` apart) read in place, A packed by
     /// `packA`. The AVX-512 tile adds the bias and clamps in registers before its store; the AVX2 path runs
     /// `Activation.apply` on each finished row panel of a block while it is in cache (the same bits). GotoBLAS' blocking: B in column
@@ -106,11 +115,7 @@ enum MicroKernel {
         let fused = bias != nil || activation != .identity
         let act = activation.kernelCode
         let panels = (m + mr - 1) / mr
-        // Blocks of B within ~384 KB (L2), of balanced widths in whole panels (no block of one stray column).
-        let w = avx512 ? 2 * nr : nr  // columns per tile
-        let maxCols = max(w, (96 * 1024 / max(k, 1)) / w * w)
-        let blocks = (n + maxCols - 1) / maxCols
-        let blockCols = ((n + blocks - 1) / blocks + w - 1) / w * w
+        let (blocks, blockCols) = columnBlocks(n: n, k: k)
         let units = blocks * batch
         let rowChunks = units >= 2 * Parallel.threads ? 1 : min(panels, (2 * Parallel.threads + units - 1) / units)
         Parallel.forEachChunk(units * rowChunks) { tasks in

@@ -30,10 +30,11 @@ public func maxPool2d(_ x: Tensor, kernel: Int, stride: Int? = nil, padding: Pad
     var y = uninitializedFloats(planes * outPlane)
     // Which input each output came from (an index within its plane), kept only when a gradient will be asked for.
     let needsArgmax = Tensor.needsGrad([x])
+    let grain = max(1, 4096 / max(outPlane, 1))  // planes per task
     var argmax = needsArgmax ? [Int32](repeating: -1, count: y.count) : []
     x.data.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { yb in argmax.withUnsafeMutableBufferPointer { ab in
         let xp = xb.baseAddress!, yp = yb.baseAddress!, ap = needsArgmax ? ab.baseAddress : nil
-        Parallel.forEachChunk(planes, grain: max(1, 4096 / max(outPlane, 1))) { range in
+        Parallel.forEachChunk(planes, grain: grain) { range in
             for p in range {
                 MaxPool.plane(xp + p * inPlane, yp + p * outPlane, ap.map { $0 + p * outPlane }, g)
             }
@@ -45,7 +46,7 @@ public func maxPool2d(_ x: Tensor, kernel: Int, stride: Int? = nil, padding: Pad
         grad.withUnsafeBufferPointer { gb in dx.withUnsafeMutableBufferPointer { db in argmax.withUnsafeBufferPointer { ab in
             let gp = gb.baseAddress!, dp = db.baseAddress!, ap = ab.baseAddress!
             // Each plane's sums stay in its plane, in output order: the same bits on any thread count.
-            Parallel.forEachChunk(planes, grain: max(1, 4096 / max(outPlane, 1))) { range in
+            Parallel.forEachChunk(planes, grain: grain) { range in
                 for p in range {
                     let d = dp + p * inPlane
                     for o in (p * outPlane)..<((p + 1) * outPlane) where ap[o] >= 0 { d[Int(ap[o])] += gp[o] }
