@@ -14,12 +14,20 @@ int vz_cpu_has_avx512(void) {
 
 __attribute__((target("avx512f")))
 void vz_tile_6x32_avx512(long k, const float *a, const float *b0, const float *b1, long ldb,
-                         float *c, long ldc, long rows, long cols, const float *bias, int act) {
+                         float *c, long ldc, long rows, long cols, const float *bias, int act, int accumulate) {
     const __mmask16 m0 = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1);
     const __mmask16 m1 = cols >= 32 ? (__mmask16)0xFFFF : cols > 16 ? (__mmask16)((1u << (cols - 16)) - 1) : 0;
     __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps(), c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps();
     __m512 c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps(), c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps();
     __m512 c40 = _mm512_setzero_ps(), c41 = _mm512_setzero_ps(), c50 = _mm512_setzero_ps(), c51 = _mm512_setzero_ps();
+    // A later block of k continues the chains where the stored C left them (stored floats reload exactly, so the
+    // sums are the bits of one unblocked pass); rows past `rows` stay 0 and are never stored.
+    if (accumulate) {
+#define VZ_TILE_LOAD(r, x0, x1) if (rows > r) { x0 = _mm512_maskz_loadu_ps(m0, c + r * ldc); x1 = _mm512_maskz_loadu_ps(m1, c + r * ldc + 16); }
+        VZ_TILE_LOAD(0, c00, c01) VZ_TILE_LOAD(1, c10, c11) VZ_TILE_LOAD(2, c20, c21)
+        VZ_TILE_LOAD(3, c30, c31) VZ_TILE_LOAD(4, c40, c41) VZ_TILE_LOAD(5, c50, c51)
+#undef VZ_TILE_LOAD
+    }
     // One k step: six broadcasts of A, twelve fused multiply-adds on the two vectors of B.
 #define VZ_TILE_STEP(load0, load1) do { \
         const __m512 x0 = (load0), x1 = (load1); \

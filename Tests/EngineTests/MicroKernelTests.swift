@@ -43,7 +43,7 @@ final class MicroKernelTests: XCTestCase {
             var fast = [Float](repeating: .nan, count: 6 * 40), swift = fast
             a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in
                 fast.withUnsafeMutableBufferPointer { cp in
-                    vz_tile_6x32_avx512(k, ap.baseAddress!, bp.baseAddress!, bp.baseAddress! + 16, ldb, cp.baseAddress!, 40, rows, cols, nil, 0)
+                    vz_tile_6x32_avx512(k, ap.baseAddress!, bp.baseAddress!, bp.baseAddress! + 16, ldb, cp.baseAddress!, 40, rows, cols, nil, 0, 0)
                 }
                 swift.withUnsafeMutableBufferPointer { cp in
                     MicroKernel.tile(k: k, a: ap.baseAddress!, b: bp.baseAddress!, ldb: ldb, c: cp.baseAddress!, ldc: 40, rows: rows, cols: min(16, cols))
@@ -78,10 +78,10 @@ final class MicroKernelTests: XCTestCase {
                         let code: Int32 = act == .identity ? 0 : act == .relu ? 1 : 2
                         fused.withUnsafeMutableBufferPointer { cp in
                             vz_tile_6x32_avx512(k, ap.baseAddress!, bp.baseAddress!, bp.baseAddress! + 16, ldb, cp.baseAddress!, ldb,
-                                                rows, cols, withBias ? biasp.baseAddress! : nil, code)
+                                                rows, cols, withBias ? biasp.baseAddress! : nil, code, 0)
                         }
                         plain.withUnsafeMutableBufferPointer { cp in
-                            vz_tile_6x32_avx512(k, ap.baseAddress!, bp.baseAddress!, bp.baseAddress! + 16, ldb, cp.baseAddress!, ldb, rows, cols, nil, 0)
+                            vz_tile_6x32_avx512(k, ap.baseAddress!, bp.baseAddress!, bp.baseAddress! + 16, ldb, cp.baseAddress!, ldb, rows, cols, nil, 0, 0)
                             // The engine runs no epilogue with neither (MicroKernel.gemm's `fused`), nor does the tile.
                             if act != .identity || withBias {
                                 for r in 0..<rows { act.apply(cp.baseAddress! + r * ldb, count: cols, bias: withBias ? biases[r] : 0) }
@@ -91,6 +91,44 @@ final class MicroKernelTests: XCTestCase {
                     XCTAssertEqual(fused.map(\.bitPattern), plain.map(\.bitPattern), "\(act) bias \(withBias) \(rows)×\(cols)")
                 }
             }
+        }
+    }
+
+    /// `avx512Block` runs k in blocks (accumulating into C, the bias and activation on the last) and the 32-column
+    /// tiles outside the row panels: the bits of one unblocked tile per (panel, tile) over the whole k, for depths of
+    /// one block, a merged short tail and several blocks, with partial panels and tiles, a sub-range of columns.
+    func testDepthBlockedProductEqualsOnePassBitwise() throws {
+        try XCTSkipUnless(vz_cpu_has_avx512() != 0, "this CPU has no AVX-512")
+        XCTAssertEqual(MicroKernel.depthBlocks(256), [0..<256])
+        XCTAssertEqual(MicroKernel.depthBlocks(385), [0..<192, 192..<385])
+        XCTAssertEqual(MicroKernel.depthBlocks(4608).count, 18)
+        var rng = TestRNG(seed: 31)
+        for (m, n, k) in [(13, 70, 300), (20, 49, 700), (7, 33, 1025), (12, 64, 4608)] {
+            let a = rng.uniform(m * k), b = rng.uniform(k * n, in: -1...1), bias = rng.uniform(m)
+            var packed = [Float](repeating: 0, count: MicroKernel.paddedRows(m) * k)
+            a.withUnsafeBufferPointer { ap in packed.withUnsafeMutableBufferPointer { pp in
+                MicroKernel.packA(ap.baseAddress!, m: m, k: k, lda: k, into: pp.baseAddress!)
+            } }
+            let panels = MicroKernel.paddedRows(m) / MicroKernel.mr, columns = 3..<n
+            var blocked = [Float](repeating: .nan, count: m * n), onePass = blocked
+            packed.withUnsafeBufferPointer { pp in b.withUnsafeBufferPointer { bp in bias.withUnsafeBufferPointer { biasp in
+                blocked.withUnsafeMutableBufferPointer { cp in
+                    MicroKernel.avx512Block(m: m, k: k, a: pp.baseAddress!, b: bp.baseAddress!, ldb: n, c: cp.baseAddress!, ldc: n,
+                                            panels: 0..<panels, columns: columns, bias: biasp.baseAddress!, act: 2)
+                }
+                onePass.withUnsafeMutableBufferPointer { cp in
+                    for p in 0..<panels {
+                        for col in Swift.stride(from: columns.lowerBound, to: n, by: 32) {
+                            vz_tile_6x32_avx512(k, pp.baseAddress! + p * 6 * k, bp.baseAddress! + col, bp.baseAddress! + col + 16, n,
+                                                cp.baseAddress! + p * 6 * n + col, n, min(6, m - p * 6), min(32, n - col),
+                                                biasp.baseAddress! + p * 6, 2, 0)
+                        }
+                    }
+                }
+            } } }
+            XCTAssertEqual(blocked.map(\.bitPattern), onePass.map(\.bitPattern), "m \(m) n \(n) k \(k)")
+            XCTAssertEqual(blocked.filter { !$0.isNaN }.count, m * columns.count, "m \(m) n \(n) k \(k): only the columns asked for")
+            XCTAssertTrue(blocked.contains(6) && blocked.contains(0), "m \(m) n \(n) k \(k): both clamps occur")
         }
     }
 

@@ -13,9 +13,11 @@ enum { VZ_ACT_IDENTITY = 0, VZ_ACT_RELU = 1, VZ_ACT_RELU6 = 2 };
 /// Columns past `cols` are neither read nor written (masked). Each element is the same chain of fused multiply-adds
 /// in k order as the AVX2 tile's, so the two give the same bits. `bias` (the tile's first row's, or NULL) and
 /// `act` (VZ_ACT_…) are applied in registers before the store, with the bits of Activation.apply on the stored
-/// product; both absent, C is the plain product. Call only when vz_cpu_has_avx512().
+/// product; both absent, C is the plain product. With `accumulate` the chains start from C's stored values instead
+/// of 0 (a later block of k: the result has the bits of one pass over both blocks when only the last block passes
+/// bias and act). Call only when vz_cpu_has_avx512().
 void vz_tile_6x32_avx512(long k, const float *a, const float *b0, const float *b1, long ldb,
-                         float *c, long ldc, long rows, long cols, const float *bias, int act);
+                         float *c, long ldc, long rows, long cols, const float *bias, int act, int accumulate);
 
 /// One depthwise plane with AVX-512: y[oy, ox] = act(bias + Σ w[ky*k + kx] · x[oy*stride + ky − padTop,
 /// ox*stride + kx − padLeft]), zero outside the inH×inW input (the bottom and right padding follow from outH, outW).

@@ -216,13 +216,13 @@ struct ConvShape {
     var takesMicroColumns: Bool { MicroKernel.avx512 && groups == 1 && !isDepthwise && !isPointwise }
 
     /// Column blocks of the micro-kernel's im2col products (k = colRows), as `MicroKernel.columnBlocks`. With fewer
-    /// blocks (× images) than twice the threads, the tasks split the rows instead, each over all columns (one block):
-    /// then each weight panel is read once, not once per block — ResNet-50's stride-2 3×3 conv at 7×7 has 9.4 MB of
-    /// weights for 49 columns.
+    /// blocks (× images) than twice the threads, or weights past L2 (1 MB) split over several blocks, the tasks split
+    /// the rows instead, each over all columns (one block): then each weight panel is read once, not once per block
+    /// — ResNet-50's stride-2 3×3 conv at 7×7 has 9.4 MB of weights for 49 columns, at 14×14 2.4 MB for 196.
     private var microColumnBlocks: (count: Int, width: Int, rowChunks: Int) {
         let (blocks, width) = MicroKernel.columnBlocks(n: outPlane, k: colRows)
         let panels = (cout + MicroKernel.mr - 1) / MicroKernel.mr
-        if blocks * n >= 2 * Parallel.threads { return (blocks, width, 1) }
+        if blocks * n >= 2 * Parallel.threads && (blocks == 1 || cout * colRows <= 256 * 1024) { return (blocks, width, 1) }
         return (1, outPlane, min(panels, (2 * Parallel.threads + n - 1) / n))
     }
 
@@ -250,7 +250,7 @@ struct ConvShape {
             for task in tasks {
                 let unit = task / rowChunks, chunk = task % rowChunks
                 let image = unit / blocks, blk = unit % blocks
-                let cols = (blk * width)..<min(outPlane, (blk + 1) * width)
+                let cols = MicroKernel.columnBlock(blk, of: blocks, n: outPlane)
                 guard !cols.isEmpty else { continue }
                 let ps = (panels * chunk / rowChunks)..<(panels * (chunk + 1) / rowChunks)
                 let yb = y + image * cout * outPlane

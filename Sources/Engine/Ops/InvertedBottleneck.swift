@@ -379,11 +379,10 @@ public enum InvertedBottleneck {
     /// within L2.
     static func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int,
                      c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>?, activation: Activation) {
-        let tile = 2 * MicroKernel.nr
-        let blockCols = max(tile, (96 * 1024 / max(k, 1)) / tile * tile)
-        for c0 in stride(from: 0, to: n, by: blockCols) {
+        let blocks = MicroKernel.columnBlocks(n: n, k: k).count
+        for blk in 0..<blocks {
             MicroKernel.avx512Block(m: m, k: k, a: a, b: b, ldb: ldb, c: c, ldc: ldc, panels: 0..<(m + MicroKernel.mr - 1) / MicroKernel.mr,
-                                    columns: c0..<min(n, c0 + blockCols), bias: bias, act: activation.kernelCode)
+                                    columns: MicroKernel.columnBlock(blk, of: blocks, n: n), bias: bias, act: activation.kernelCode)
         }
     }
 }

@@ -81,7 +81,7 @@ enum MicroKernel {
                 // Two 16-column panels per tile (the last alone when their count is odd).
                 while q * nr < n {
                     let cols = min(2 * nr, n - q * nr), b0 = b + q * nr * k
-                    vz_tile_6x32_avx512(k, ap, b0, b0 + nr * k, nr, c + p * mr * ldc + q * nr, ldc, rows, cols, nil, 0)
+                    vz_tile_6x32_avx512(k, ap, b0, b0 + nr * k, nr, c + p * mr * ldc + q * nr, ldc, rows, cols, nil, 0, 0)
                     q += 2
                 }
                 continue
@@ -93,13 +93,19 @@ enum MicroKernel {
         }
     }
 
-    /// Blocks of B's n columns (k rows) within ~384 KB (L2), of balanced widths in whole tiles (no block of one stray
-    /// column): their count and width.
+    /// Blocks of B's n columns (k rows) within ~384 KB (L2), in whole tiles, balanced (their tile counts differ by at
+    /// most one: 196 columns in three blocks are 64 + 64 + 68, not 96 + 96 + 4): their count and the widest's width.
     static func columnBlocks(n: Int, k: Int) -> (count: Int, width: Int) {
         let w = avx512 ? 2 * nr : nr  // columns per tile
         let maxCols = max(w, (96 * 1024 / max(k, 1)) / w * w)
-        let blocks = (n + maxCols - 1) / maxCols
-        return (blocks, ((n + blocks - 1) / blocks + w - 1) / w * w)
+        let blocks = (n + maxCols - 1) / maxCols, tiles = (n + w - 1) / w
+        return (blocks, (tiles + blocks - 1) / blocks * w)
+    }
+
+    /// The columns of block `i` of `count` (`columnBlocks`) over n columns.
+    static func columnBlock(_ i: Int, of count: Int, n: Int) -> Range<Int> {
+        let w = avx512 ? 2 * nr : nr, tiles = (n + w - 1) / w
+        return min(n, tiles * i / count * w)..<min(n, tiles * (i + 1) / count * w)
     }
 
     /// C (m × n) = act(A · B + bias[row]) for row-major B (k × n, rows `ldb` apart) read in place, A packed by
@@ -115,7 +121,7 @@ enum MicroKernel {
         let fused = bias != nil || activation != .identity
         let act = activation.kernelCode
         let panels = (m + mr - 1) / mr
-        let (blocks, blockCols) = columnBlocks(n: n, k: k)
+        let blocks = columnBlocks(n: n, k: k).count
         let units = blocks * batch
         let rowChunks = units >= 2 * Parallel.threads ? 1 : min(panels, (2 * Parallel.threads + units - 1) / units)
         Parallel.forEachChunk(units * rowChunks) { tasks in
@@ -125,7 +131,7 @@ enum MicroKernel {
                 let unit = task / rowChunks, chunk = task % rowChunks
                 let image = unit / blocks, blk = unit % blocks
                 let b = b + image * strideB, c = c + image * strideC
-                let cols = (blk * blockCols)..<min(n, (blk + 1) * blockCols)
+                let cols = columnBlock(blk, of: blocks, n: n)
                 let ps = (panels * chunk / rowChunks)..<(panels * (chunk + 1) / rowChunks)
                 if avx512 {
                     avx512Block(m: m, k: k, a: a, b: b, ldb: ldb, c: c, ldc: ldc, panels: ps, columns: cols, bias: bias, act: act)
@@ -158,17 +164,51 @@ enum MicroKernel {
         }
     }
 
+    /// Depth of one k block of the AVX-512 products: a tile's B operand (kc × 32 floats, 32 KB) stays in L1 while
+    /// every row panel passes it, and one panel's A (6 × kc, 6 KB) is a short stream from L2.
+    static let kc = 256
+
+    /// The k blocks of a k-deep product: ⌈k / kc⌉ of them, of even depths (k = 384: two of 192, not 256 + 128).
+    static func depthBlocks(_ k: Int) -> [Range<Int>] {
+        let count = max(1, (k + kc - 1) / kc)
+        return (0..<count).map { (k * $0 / count)..<(k * ($0 + 1) / count) }
+    }
+
     /// C[row panels `panels`, `columns`] = act(A · B + bias) with the AVX-512 6×32 tile on the calling thread: A packed
-    /// by `packA`, B read in place (rows `ldb` apart), 32 columns per tile, the last partial one masked (no padded copy).
+    /// by `packA`, B (rows `ldb` apart) read in place or packed here. GotoBLAS' loops: k in blocks (`depthBlocks`),
+    /// and in each block one 32-column tile of B at a time against every row panel (B from L1, A from L2), the tiles
+    /// accumulating into C from the second block on and the bias and activation applied by the last. Every element
+    /// is still one chain of FMAs in k order: the same bits.
+    /// B's tile is copied into a contiguous, zero-padded kc × 32 panel when several row panels will read it (its
+    /// rows in place straddle cache lines when ldb is not a multiple of 16, and a power-of-two ldb maps them onto a
+    /// few L1 sets); a lone panel or two read it in place, where the copy would cost more than it saves.
     static func avx512Block(m: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int,
                             c: UnsafeMutablePointer<Float>, ldc: Int, panels: Range<Int>, columns: Range<Int>,
                             bias: UnsafePointer<Float>?, act: Int32) {
-        for p in panels {
-            let rows = min(mr, m - p * mr), ap = a + p * mr * k, cRow = c + p * mr * ldc, bp = bias.map { $0 + p * mr }
-            var col = columns.lowerBound
-            while col < columns.upperBound {
-                vz_tile_6x32_avx512(k, ap, b + col, b + col + nr, ldb, cRow + col, ldc, rows, min(2 * nr, columns.upperBound - col), bp, act)
-                col += 2 * nr
+        let depth = depthBlocks(k), tile = 2 * nr
+        let pack = panels.count >= 3
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: pack ? (k + depth.count - 1) / depth.count * tile : 0) { panel in
+            for (i, kb) in depth.enumerated() {
+                let last = i == depth.count - 1
+                var col = columns.lowerBound
+                while col < columns.upperBound {
+                    let cols = min(tile, columns.upperBound - col)
+                    var bk = b + kb.lowerBound * ldb + col, bld = ldb
+                    if pack, let dst = panel.baseAddress {
+                        for kk in 0..<kb.count {
+                            let from = bk + kk * ldb, to = dst + kk * tile
+                            to.update(from: from, count: cols)
+                            if cols < tile { (to + cols).update(repeating: 0, count: tile - cols) }
+                        }
+                        bk = UnsafePointer(dst); bld = tile
+                    }
+                    for p in panels {
+                        let rows = min(mr, m - p * mr), ap = a + p * mr * k + kb.lowerBound * mr
+                        vz_tile_6x32_avx512(kb.count, ap, bk, bk + nr, bld, c + p * mr * ldc + col, ldc, rows, cols,
+                                            last ? bias.map { $0 + p * mr } : nil, last ? act : 0, i > 0 ? 1 : 0)
+                    }
+                    col += tile
+                }
             }
         }
     }
