@@ -68,6 +68,42 @@ void vz_tile_6x32_avx512(long k, const float *a, const float *b0, const float *b
     }
 }
 
+// The same product for a tile at most 16 columns wide (a product's last ≤ 16 columns, Winograd's 16 tiles of a 14×14
+// plane): 12 rows in 12 zmm accumulators, rows 0..<6 from one 6-row A panel and 6..<12 from the next, so a narrow
+// tail runs full vectors instead of the 6×32 tile's half-masked ones. Each element is the same chain of FMAs in k
+// order, from 0 or (accumulate) from C, and the epilogue is the 6×32 tile's: the same bits.
+__attribute__((target("avx512f")))
+void vz_tile_12x16_avx512(long k, const float *a0, const float *a1, const float *b, long ldb,
+                          float *c, long ldc, long rows, long cols, const float *bias, int act, int accumulate) {
+    const __mmask16 m = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1);
+    __m512 acc[12];
+    for (int r = 0; r < 12; r++) acc[r] = accumulate && r < rows ? _mm512_maskz_loadu_ps(m, c + r * ldc) : _mm512_setzero_ps();
+    __m512 c0 = acc[0], c1 = acc[1], c2 = acc[2], c3 = acc[3], c4 = acc[4], c5 = acc[5];
+    __m512 c6 = acc[6], c7 = acc[7], c8 = acc[8], c9 = acc[9], c10 = acc[10], c11 = acc[11];
+    for (long kk = 0; kk < k; kk++) {
+        const __m512 x = _mm512_maskz_loadu_ps(m, b + kk * ldb);
+        const float *p = a0 + kk * 6, *q = a1 + kk * 6;
+        c0 = _mm512_fmadd_ps(_mm512_set1_ps(p[0]), x, c0); c1 = _mm512_fmadd_ps(_mm512_set1_ps(p[1]), x, c1);
+        c2 = _mm512_fmadd_ps(_mm512_set1_ps(p[2]), x, c2); c3 = _mm512_fmadd_ps(_mm512_set1_ps(p[3]), x, c3);
+        c4 = _mm512_fmadd_ps(_mm512_set1_ps(p[4]), x, c4); c5 = _mm512_fmadd_ps(_mm512_set1_ps(p[5]), x, c5);
+        c6 = _mm512_fmadd_ps(_mm512_set1_ps(q[0]), x, c6); c7 = _mm512_fmadd_ps(_mm512_set1_ps(q[1]), x, c7);
+        c8 = _mm512_fmadd_ps(_mm512_set1_ps(q[2]), x, c8); c9 = _mm512_fmadd_ps(_mm512_set1_ps(q[3]), x, c9);
+        c10 = _mm512_fmadd_ps(_mm512_set1_ps(q[4]), x, c10); c11 = _mm512_fmadd_ps(_mm512_set1_ps(q[5]), x, c11);
+    }
+    acc[0] = c0; acc[1] = c1; acc[2] = c2; acc[3] = c3; acc[4] = c4; acc[5] = c5;
+    acc[6] = c6; acc[7] = c7; acc[8] = c8; acc[9] = c9; acc[10] = c10; acc[11] = c11;
+    const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
+    for (long r = 0; r < rows; r++) {
+        __m512 t = acc[r];
+        if (bias || act != VZ_ACT_IDENTITY) {
+            t = _mm512_add_ps(t, _mm512_set1_ps(bias ? bias[r] : 0.0f));
+            if (act != VZ_ACT_IDENTITY) t = _mm512_max_ps(zero, t);
+            if (act == VZ_ACT_RELU6) t = _mm512_min_ps(six, t);
+        }
+        _mm512_mask_storeu_ps(c + r * ldc, m, t);
+    }
+}
+
 // ---- Depthwise convolution, one plane, AVX-512 ----
 //
 // Sixteen output columns per vector. A tap's input columns that fall outside the row are masked off in the load

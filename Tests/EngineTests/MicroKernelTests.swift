@@ -94,6 +94,40 @@ final class MicroKernelTests: XCTestCase {
         }
     }
 
+    /// The 12×16 tile (two A panels, one B vector per k) gives the 6×32 tile's bits for the same elements, full and
+    /// partial, with bias + ReLU6 and in accumulate mode; nothing past its rows and columns is written.
+    func testNarrowTileEqualsWideTileBitwise() throws {
+        try XCTSkipUnless(vz_cpu_has_avx512() != 0, "this CPU has no AVX-512")
+        var rng = TestRNG(seed: 37)
+        for (k, rows, cols) in [(1, 12, 16), (64, 12, 16), (37, 7, 16), (100, 12, 5), (9, 3, 1), (300, 6, 16)] {
+            let a = rng.uniform(12 * k, in: -2...2), ldb = 20, b = rng.uniform(k * ldb, in: -2...2), bias = rng.uniform(12)
+            let start = rng.uniform(12 * ldb)
+            for accumulate: Int32 in [0, 1] {
+                var narrow = start, wide = start
+                for r in 0..<12 { for j in cols..<ldb { narrow[r * ldb + j] = .nan; wide[r * ldb + j] = .nan } }
+                for r in rows..<12 { for j in 0..<ldb { narrow[r * ldb + j] = .nan; wide[r * ldb + j] = .nan } }
+                a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in bias.withUnsafeBufferPointer { biasp in
+                    let a0 = ap.baseAddress!, a1 = ap.baseAddress! + 6 * k
+                    narrow.withUnsafeMutableBufferPointer { cp in
+                        vz_tile_12x16_avx512(k, a0, rows > 6 ? a1 : a0, bp.baseAddress!, ldb, cp.baseAddress!, ldb, rows, cols,
+                                             biasp.baseAddress!, 2, accumulate)
+                    }
+                    wide.withUnsafeMutableBufferPointer { cp in
+                        vz_tile_6x32_avx512(k, a0, bp.baseAddress!, bp.baseAddress! + 16, ldb, cp.baseAddress!, ldb, min(6, rows), cols,
+                                            biasp.baseAddress!, 2, accumulate)
+                        if rows > 6 {
+                            vz_tile_6x32_avx512(k, a1, bp.baseAddress!, bp.baseAddress! + 16, ldb, cp.baseAddress! + 6 * ldb, ldb, rows - 6, cols,
+                                                biasp.baseAddress! + 6, 2, accumulate)
+                        }
+                    }
+                } } }
+                XCTAssertEqual(narrow.map(\.bitPattern), wide.map(\.bitPattern), "k \(k) rows \(rows) cols \(cols) accumulate \(accumulate)")
+                XCTAssertEqual(narrow.filter(\.isNaN).count, 12 * ldb - rows * cols, "k \(k): only the tile written")
+                XCTAssertTrue(narrow.contains(0) || narrow.contains(6) || k < 37, "k \(k): a clamp occurs")
+            }
+        }
+    }
+
     /// `avx512Block` runs k in blocks (accumulating into C, the bias and activation on the last) and the 32-column
     /// tiles outside the row panels: the bits of one unblocked tile per (panel, tile) over the whole k, for depths of
     /// one block, a merged short tail and several blocks, with partial panels and tiles, a sub-range of columns.

@@ -19,6 +19,12 @@ enum { VZ_ACT_IDENTITY = 0, VZ_ACT_RELU = 1, VZ_ACT_RELU6 = 2 };
 void vz_tile_6x32_avx512(long k, const float *a, const float *b0, const float *b1, long ldb,
                          float *c, long ldc, long rows, long cols, const float *bias, int act, int accumulate);
 
+/// The same for a tile at most 16 columns wide: C[0..<rows, 0..<cols] (rows ≤ 12, cols ≤ 16), rows 0..<6 from the A
+/// panel a0 and 6..<12 from the next panel a1 (a1 = a0 when rows ≤ 6), B's columns at b + kk*ldb. Bias (12 rows'),
+/// act and accumulate as above; the same bits as the 6×32 tile's for the same elements.
+void vz_tile_12x16_avx512(long k, const float *a0, const float *a1, const float *b, long ldb,
+                          float *c, long ldc, long rows, long cols, const float *bias, int act, int accumulate);
+
 /// One depthwise plane with AVX-512: y[oy, ox] = act(bias + Σ w[ky*k + kx] · x[oy*stride + ky − padTop,
 /// ox*stride + kx − padLeft]), zero outside the inH×inW input (the bottom and right padding follow from outH, outW).
 /// k is 3 or 5, stride 1 or 2; returns 0 (and writes nothing) for any other shape. Any plane size; no scratch.

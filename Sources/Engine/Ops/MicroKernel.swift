@@ -70,26 +70,54 @@ enum MicroKernel {
     /// C rows `rowPanels` (in 6-row panels, clipped to m) = A · B for all n columns: A packed by `packA` (k columns),
     /// B in 16-column panels (k × 16 each, ⌈n/16⌉ of them), C row-major with leading dimension ldc.
     /// Each A panel (6 × k) stays in L1 while every B panel passes it.
+    /// With AVX-512: 6×32 tiles (two B panels each), and a last ≤ 16 columns (all of them for Winograd's 16 tiles of a
+    /// 14×14 plane) as 12×16 tiles over pairs of row panels, full vectors instead of half-masked ones.
     static func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                      c: UnsafeMutablePointer<Float>, ldc: Int, rowPanels: Range<Int>) {
-        for p in rowPanels {
-            let rows = min(mr, m - p * mr)
-            guard rows > 0 else { break }
-            let ap = a + p * mr * k
-            var q = 0
-            if avx512 {
-                // Two 16-column panels per tile (the last alone when their count is odd).
-                while q * nr < n {
-                    let cols = min(2 * nr, n - q * nr), b0 = b + q * nr * k
-                    vz_tile_6x32_avx512(k, ap, b0, b0 + nr * k, nr, c + p * mr * ldc + q * nr, ldc, rows, cols, nil, 0, 0)
-                    q += 2
+        let panels = rowPanels.clamped(to: 0..<(m + mr - 1) / mr)
+        if avx512 {
+            let tail = narrowTail(n)
+            for p in panels {
+                let rows = min(mr, m - p * mr), ap = a + p * mr * k
+                for q in Swift.stride(from: 0, to: tail.lowerBound / nr, by: 2) {
+                    let b0 = b + q * nr * k
+                    vz_tile_6x32_avx512(k, ap, b0, b0 + nr * k, nr, c + p * mr * ldc + q * nr, ldc, rows, min(2 * nr, n - q * nr), nil, 0, 0)
                 }
-                continue
             }
+            if !tail.isEmpty {
+                narrowTiles(m: m, k: k, a: a, b: b + tail.lowerBound * k, ldb: nr, c: c + tail.lowerBound, ldc: ldc, panels: panels,
+                            cols: tail.count, depth: 0..<k, bias: nil, act: 0, accumulate: false)
+            }
+            return
+        }
+        for p in panels {
+            let rows = min(mr, m - p * mr), ap = a + p * mr * k
+            var q = 0
             while q * nr < n {
                 tile(k: k, a: ap, b: b + q * nr * k, c: c + p * mr * ldc + q * nr, ldc: ldc, rows: rows, cols: min(nr, n - q * nr))
                 q += 1
             }
+        }
+    }
+
+    /// The last columns of an n-column product that the 12×16 tile runs: the remainder past whole 32-column tiles
+    /// when it is 16 columns or fewer (empty otherwise: a wider remainder is one 6×32 tile).
+    static func narrowTail(_ n: Int) -> Range<Int> {
+        let rest = n % (2 * nr)
+        return rest > 0 && rest <= nr ? (n - rest)..<n : n..<n
+    }
+
+    /// C[panels' rows, 0..<cols] (cols ≤ 16) = A[depth] · B (+ C with `accumulate`), 12×16 tiles over pairs of the
+    /// row panels (a lone last one as 6 rows), the bias and activation applied when given. A packed by `packA` over
+    /// k columns; B's rows ldb apart from `b` (its row `depth.lowerBound` first).
+    static func narrowTiles(m: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int,
+                            c: UnsafeMutablePointer<Float>, ldc: Int, panels: Range<Int>, cols: Int, depth: Range<Int>,
+                            bias: UnsafePointer<Float>?, act: Int32, accumulate: Bool) {
+        for p in Swift.stride(from: panels.lowerBound, to: panels.upperBound, by: 2) {
+            let pair = p + 1 < panels.upperBound, rows = min(pair ? 2 * mr : mr, m - p * mr)
+            let a0 = a + p * mr * k + depth.lowerBound * mr, a1 = pair ? a0 + mr * k : a0
+            vz_tile_12x16_avx512(depth.count, a0, a1, b, ldb, c + p * mr * ldc, ldc, rows, cols, bias.map { $0 + p * mr }, act,
+                                 accumulate ? 1 : 0)
         }
     }
 
@@ -181,7 +209,8 @@ enum MicroKernel {
     /// is still one chain of FMAs in k order: the same bits.
     /// B's tile is copied into a contiguous, zero-padded kc × 32 panel when several row panels will read it (its
     /// rows in place straddle cache lines when ldb is not a multiple of 16, and a power-of-two ldb maps them onto a
-    /// few L1 sets); a lone panel or two read it in place, where the copy would cost more than it saves.
+    /// few L1 sets); a lone panel or two read it in place, where the copy would cost more than it saves. A last tile of
+    /// 16 columns or fewer runs as 12×16 tiles over pairs of row panels.
     static func avx512Block(m: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int,
                             c: UnsafeMutablePointer<Float>, ldc: Int, panels: Range<Int>, columns: Range<Int>,
                             bias: UnsafePointer<Float>?, act: Int32) {
@@ -202,10 +231,15 @@ enum MicroKernel {
                         }
                         bk = UnsafePointer(dst); bld = tile
                     }
-                    for p in panels {
-                        let rows = min(mr, m - p * mr), ap = a + p * mr * k + kb.lowerBound * mr
-                        vz_tile_6x32_avx512(kb.count, ap, bk, bk + nr, bld, c + p * mr * ldc + col, ldc, rows, cols,
-                                            last ? bias.map { $0 + p * mr } : nil, last ? act : 0, i > 0 ? 1 : 0)
+                    if cols <= nr && panels.count >= 2 {
+                        narrowTiles(m: m, k: k, a: a, b: bk, ldb: bld, c: c + col, ldc: ldc, panels: panels, cols: cols, depth: kb,
+                                    bias: last ? bias : nil, act: last ? act : 0, accumulate: i > 0)
+                    } else {
+                        for p in panels {
+                            let rows = min(mr, m - p * mr), ap = a + p * mr * k + kb.lowerBound * mr
+                            vz_tile_6x32_avx512(kb.count, ap, bk, bk + nr, bld, c + p * mr * ldc + col, ldc, rows, cols,
+                                                last ? bias.map { $0 + p * mr } : nil, last ? act : 0, i > 0 ? 1 : 0)
+                        }
                     }
                     col += tile
                 }
