@@ -78,12 +78,27 @@ public struct Indexer {
         let embedding = model.spec.embedding
         let capture = Set(layers + [embedding])
         var done = 0
-        for chunkStart in stride(from: 0, to: todo.count, by: batch) {
-            let chunk = Array(todo[chunkStart..<min(chunkStart + batch, todo.count)])
-            // Read, hash and decode on both cores.
+        // Read, hash and decode on both cores, the next chunk while the model runs this one (the model's two threads
+        // leave gaps on this kind of host); decodeSeconds counts only the time spent waiting for a chunk's files.
+        let chunks = stride(from: 0, to: todo.count, by: batch).map { Array(todo[$0..<min($0 + batch, todo.count)]) }
+        let preprocessing = model.preprocessing
+        let ahead = PreparedChunk()
+        func prepareAhead(_ c: Int) {
+            guard c < chunks.count else { return }
+            let urls = chunks[c].map(\.0)
+            ahead.group.enter()
+            DispatchQueue.global().async {
+                ahead.value = Indexer.prepareAll(urls, known: known, preprocessing: preprocessing)
+                ahead.group.leave()
+            }
+        }
+        prepareAhead(0)
+        for (c, chunk) in chunks.enumerated() {
             let t0 = Date()
-            let prepared = Indexer.prepareAll(chunk.map(\.0), known: known, preprocessing: model.preprocessing)
+            ahead.group.wait()
+            let prepared = ahead.value
             summary.decodeSeconds += Date().timeIntervalSince(t0)
+            prepareAhead(c + 1)
             var entries: [ExampleIndex.Entry] = []
             var inputs: [(Int, Tensor)] = []
             for (i, p) in prepared.enumerated() {
@@ -143,6 +158,13 @@ public struct Indexer {
                                "embedding": model.spec.embedding, "modelFile": model.spec.weightsFile,
                                "architecture": model.spec.architecture, "preprocessing": preprocessing])
         }
+    }
+
+    /// The files of the chunk being prepared ahead, and the group that says when they are ready (one at a time:
+    /// the next is started only after this one is taken).
+    final class PreparedChunk: @unchecked Sendable {
+        let group = DispatchGroup()
+        var value: [Prepared] = []
     }
 
     struct Prepared {
