@@ -12,6 +12,18 @@ int vz_cpu_has_avx512(void) {
     return cached;
 }
 
+// The tiles' epilogue on one vector, as Activation.apply does it in memory: t = acc + bias (0 without one: −0 + 0 is
+// +0 there too), then t < 0 ? 0 : t, then t > 6 ? 6 : t. max(0, t) and min(6, t) with the constant first return t
+// itself when t is NaN or ±0, as those selects do, so the bits are the same. Call only with a bias or an activation
+// (with neither, the tiles store the plain product).
+__attribute__((target("avx512f"), always_inline))
+static inline __m512 vz_epilogue(__m512 t, float bias, int act) {
+    t = _mm512_add_ps(t, _mm512_set1_ps(bias));
+    if (act != VZ_ACT_IDENTITY) t = _mm512_max_ps(_mm512_setzero_ps(), t);
+    if (act == VZ_ACT_RELU6) t = _mm512_min_ps(_mm512_set1_ps(6.0f), t);
+    return t;
+}
+
 __attribute__((target("avx512f")))
 void vz_tile_6x32_avx512(long k, const float *a, const float *b0, const float *b1, long ldb,
                          float *c, long ldc, long rows, long cols, const float *bias, int act, int accumulate) {
@@ -47,19 +59,10 @@ void vz_tile_6x32_avx512(long k, const float *a, const float *b0, const float *b
     }
 #undef VZ_TILE_STEP
     __m512 acc[12] = { c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51 };
-    // The epilogue in registers, as Activation.apply does it in memory: t = acc + bias (0 without one: −0 + 0 is
-    // +0 there too), then t < 0 ? 0 : t, then t > 6 ? 6 : t. max(0, t) and min(6, t) with the constant first
-    // return t itself when t is NaN or ±0, as those selects do, so the bits are the same.
+    // The epilogue in registers (vz_epilogue).
     if (bias || act != VZ_ACT_IDENTITY) {
-        const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
         for (long r = 0; r < rows; r++) {
-            const __m512 b = _mm512_set1_ps(bias ? bias[r] : 0.0f);
-            for (int h = 0; h < 2; h++) {
-                __m512 t = _mm512_add_ps(acc[2 * r + h], b);
-                if (act != VZ_ACT_IDENTITY) t = _mm512_max_ps(zero, t);
-                if (act == VZ_ACT_RELU6) t = _mm512_min_ps(six, t);
-                acc[2 * r + h] = t;
-            }
+            for (int h = 0; h < 2; h++) acc[2 * r + h] = vz_epilogue(acc[2 * r + h], bias ? bias[r] : 0.0f, act);
         }
     }
     for (long r = 0; r < rows; r++) {
@@ -92,14 +95,8 @@ void vz_tile_12x16_avx512(long k, const float *a0, const float *a1, const float 
     }
     acc[0] = c0; acc[1] = c1; acc[2] = c2; acc[3] = c3; acc[4] = c4; acc[5] = c5;
     acc[6] = c6; acc[7] = c7; acc[8] = c8; acc[9] = c9; acc[10] = c10; acc[11] = c11;
-    const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
     for (long r = 0; r < rows; r++) {
-        __m512 t = acc[r];
-        if (bias || act != VZ_ACT_IDENTITY) {
-            t = _mm512_add_ps(t, _mm512_set1_ps(bias ? bias[r] : 0.0f));
-            if (act != VZ_ACT_IDENTITY) t = _mm512_max_ps(zero, t);
-            if (act == VZ_ACT_RELU6) t = _mm512_min_ps(six, t);
-        }
+        const __m512 t = bias || act != VZ_ACT_IDENTITY ? vz_epilogue(acc[r], bias ? bias[r] : 0.0f, act) : acc[r];
         _mm512_mask_storeu_ps(c + r * ldc, m, t);
     }
 }

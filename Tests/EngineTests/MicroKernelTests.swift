@@ -130,7 +130,7 @@ final class MicroKernelTests: XCTestCase {
 
     /// `avx512Block` runs k in blocks (accumulating into C, the bias and activation on the last) and the 32-column
     /// tiles outside the row panels: the bits of one unblocked tile per (panel, tile) over the whole k, for depths of
-    /// one block, a merged short tail and several blocks, with partial panels and tiles, a sub-range of columns.
+    /// one block, an uneven split into two and several blocks, with partial panels and tiles, a sub-range of columns.
     func testDepthBlockedProductEqualsOnePassBitwise() throws {
         try XCTSkipUnless(vz_cpu_has_avx512() != 0, "this CPU has no AVX-512")
         XCTAssertEqual(MicroKernel.depthBlocks(256), [0..<256])

@@ -121,10 +121,13 @@ enum MicroKernel {
         }
     }
 
+    /// Columns per tile: 32 for the AVX-512 tile, 16 for the AVX2 one.
+    static let tileColumns = avx512 ? 2 * nr : nr
+
     /// Blocks of B's n columns (k rows) within ~384 KB (L2), in whole tiles, balanced (their tile counts differ by at
     /// most one: 196 columns in three blocks are 64 + 64 + 68, not 96 + 96 + 4): their count and the widest's width.
     static func columnBlocks(n: Int, k: Int) -> (count: Int, width: Int) {
-        let w = avx512 ? 2 * nr : nr  // columns per tile
+        let w = tileColumns
         let maxCols = max(w, (96 * 1024 / max(k, 1)) / w * w)
         let blocks = (n + maxCols - 1) / maxCols, tiles = (n + w - 1) / w
         return (blocks, (tiles + blocks - 1) / blocks * w)
@@ -132,7 +135,7 @@ enum MicroKernel {
 
     /// The columns of block `i` of `count` (`columnBlocks`) over n columns.
     static func columnBlock(_ i: Int, of count: Int, n: Int) -> Range<Int> {
-        let w = avx512 ? 2 * nr : nr, tiles = (n + w - 1) / w
+        let w = tileColumns, tiles = (n + w - 1) / w
         return min(n, tiles * i / count * w)..<min(n, tiles * (i + 1) / count * w)
     }
 
@@ -210,13 +213,13 @@ enum MicroKernel {
     /// B's tile is copied into a contiguous, zero-padded kc × 32 panel when several row panels will read it (its
     /// rows in place straddle cache lines when ldb is not a multiple of 16, and a power-of-two ldb maps them onto a
     /// few L1 sets); a lone panel or two read it in place, where the copy would cost more than it saves. A last tile of
-    /// 16 columns or fewer runs as 12×16 tiles over pairs of row panels.
+    /// 16 columns or fewer, when two or more row panels share it, runs as 12×16 tiles over pairs of them.
     static func avx512Block(m: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, ldb: Int,
                             c: UnsafeMutablePointer<Float>, ldc: Int, panels: Range<Int>, columns: Range<Int>,
                             bias: UnsafePointer<Float>?, act: Int32) {
         let depth = depthBlocks(k), tile = 2 * nr
         let pack = panels.count >= 3
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: pack ? (k + depth.count - 1) / depth.count * tile : 0) { panel in
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: pack ? depth.map(\.count).max()! * tile : 0) { panel in
             for (i, kb) in depth.enumerated() {
                 let last = i == depth.count - 1
                 var col = columns.lowerBound
